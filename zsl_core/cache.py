@@ -1,0 +1,119 @@
+"""The on-disk cache: where it lives, how entries are keyed, and atomic, self-checking writes.
+
+Every cached artefact is keyed by *everything that produced it* (dataset fingerprint, extractor name, every
+parameter, the code's cache version), so a changed input can never be served a stale result. Files are
+written to a temporary name in the same folder and moved into place with ``os.replace``, so a reader never
+sees half a file; array files carry a checksum of their bytes so a truncated or corrupted file is noticed
+on read, removed, and recomputed instead of crashing the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+#: ``progress(step, done, total)``; ``None`` means silent.
+Progress = Optional[Callable[[str, int, int], None]]
+
+#: Bump when a change to the code changes what a cached artefact contains.
+CACHE_VERSION = "1"
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$ZSL_CACHE_DIR`` or ``~/.cache/zsl_explorer`` (created on demand)."""
+    root = os.environ.get("ZSL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "zsl_explorer")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def make_key(**parts) -> str:
+    """A short, stable hash of every input that produced an artefact.
+
+    ``parts`` must be JSON-serialisable (numbers, strings, lists, dicts); keys are sorted so the order in
+    which a caller names them does not matter.
+    """
+    canonical = json.dumps({"cache_version": CACHE_VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20]
+
+
+def report(progress: Progress, step: str, done: int, total: int) -> None:
+    """Call ``progress`` if there is one (saves an ``if`` at every call site)."""
+    if progress is not None:
+        progress(step, int(done), int(total))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def save_arrays(path: Path, **arrays) -> None:
+    """Atomically store named arrays in an ``.npz`` file together with a checksum of their contents."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    if "__checksum__" in arrays:
+        raise ValueError("'__checksum__' is reserved")
+    buffer = io.BytesIO()
+    np.savez(buffer, __checksum__=np.array(_digest(arrays)), **arrays)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_arrays(path: Path) -> dict | None:
+    """Read arrays written by :func:`save_arrays`.
+
+    Returns ``None`` when the file is missing, unreadable, or its checksum does not match (a corrupt file is
+    deleted so the caller recomputes and rewrites it).
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        expected = str(arrays.pop("__checksum__"))
+        if _digest(arrays) != expected:
+            raise ValueError("checksum mismatch")
+        return arrays
+    except Exception:
+        # Truncated zip, bad CRC, missing checksum, wrong dtype...: all mean "recompute".
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
