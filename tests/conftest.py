@@ -1,0 +1,31 @@
+"""Shared fixtures: the real CIFAR-10 copy used for integration tests.
+
+The data's location comes from ``$ZSL_TEST_DATA`` (CI sets it), else ``../shared/datasets/cifar10-jpg.tar.gz``
+beside the repository. Tests that need it skip, saying why, when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_ARCHIVE = Path(os.environ.get("ZSL_TEST_DATA", REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"))
+
+
+@pytest.fixture(scope="session")
+def real_cifar():
+    """The shared CIFAR-10 image-folder archive (50k/10k), decoded once per cache folder."""
+    if not REAL_ARCHIVE.is_file():
+        pytest.skip(f"real CIFAR-10 archive not found at {REAL_ARCHIVE} (set ZSL_TEST_DATA to its path)")
+    from zsl_core.data import load_dataset
+
+    return load_dataset(REAL_ARCHIVE)
+
+
+@pytest.fixture(scope="session")
+def cifar_small(real_cifar):
+    """A stratified subset small enough for fast integration tests: 300 train / 100 test per class."""
+    return real_cifar.subset(300, 100, seed=0)
