@@ -10,7 +10,6 @@ on read, removed, and recomputed instead of crashing the caller.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -89,9 +88,23 @@ def save_arrays(path: Path, **arrays) -> None:
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     if "__checksum__" in arrays:
         raise ValueError("'__checksum__' is reserved")
-    buffer = io.BytesIO()
-    np.savez(buffer, __checksum__=np.array(_digest(arrays)), **arrays)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Stream straight into a temporary file (features can be gigabytes: no second copy in memory), then
+    # move it into place.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, __checksum__=np.array(_digest(arrays)), **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def load_arrays(path: Path) -> dict | None:
