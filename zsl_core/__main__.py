@@ -125,8 +125,7 @@ def _classify(args, progress) -> int:
             continue
         x = feats.extractor.transform(image[None])
         scores = model.decompose(x)
-        proba = model.predict_proba_from_scores(scores, threshold)[0] if hasattr(
-            model, "predict_proba_from_scores") else model.predict_proba(x, threshold=threshold)[0]
+        proba = model.proba_from_scores(scores, threshold)[0]
         novelty = float(scores.novelty[0])
         novel = novelty > threshold
         order = np.argsort(-proba)[:5]

@@ -143,17 +143,16 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
         sweep = threshold_sweep(scores, y_test, model.seen_, model.unseen_)
         at_default = threshold_sweep(scores, y_test, model.seen_, model.unseen_,
                                      thresholds=np.array([model.threshold_]))
-        i_overall, t_overall, v_overall = best_point(sweep, "overall")
-        i_h, t_h, v_h = best_point(sweep, "H")
+        at_best_overall = best_point(sweep, "overall")
+        at_best_h = best_point(sweep, "H")
+        v_overall, t_overall = at_best_overall["overall"], at_best_overall["threshold"]
+        v_h, t_h = at_best_h["H"], at_best_h["threshold"]
+        keep = ("threshold", "seen", "unseen", "overall", "H", "novel_fraction")
         detectors[detector] = {
             "sweep": sweep,
             "ausuc": float(ausuc(sweep)),
-            "best_overall": {"value": float(v_overall), "threshold": float(t_overall),
-                             "seen": float(sweep["seen"][i_overall]), "unseen": float(sweep["unseen"][i_overall]),
-                             "novel_fraction": float(sweep["novel_fraction"][i_overall])},
-            "best_H": {"value": float(v_h), "threshold": float(t_h),
-                       "seen": float(sweep["seen"][i_h]), "unseen": float(sweep["unseen"][i_h]),
-                       "novel_fraction": float(sweep["novel_fraction"][i_h])},
+            "best_overall": {"value": v_overall, **{k: at_best_overall[k] for k in keep}},
+            "best_H": {"value": v_h, **{k: at_best_h[k] for k in keep}},
             "at_default_threshold": {
                 "threshold": float(model.threshold_),
                 **{k: float(at_default[k][0]) for k in ("seen", "unseen", "overall", "H", "novel_fraction")},
@@ -201,9 +200,17 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
     t0 = time.time()
     distractor_words = nearest_distractor_words(words, unseen, config.n_distractors, exclude=class_names)
     counts = list(range(0, len(distractor_words) + 1))
-    distractor = distractor_curve(model, feats.X_test, y_test, words.class_vectors(distractor_words), counts)
-    distractor = {k: (np.asarray(v).tolist() if hasattr(v, "__len__") else v) for k, v in distractor.items()}
-    distractor["words"] = distractor_words
+    curve = distractor_curve(model, feats.X_test, y_test, words.class_vectors(distractor_words), counts,
+                             scores=scores)
+    distractor = {
+        "words": distractor_words,
+        "n_distractors": np.asarray(curve["count"]).tolist(),
+        # Unseen test images classified among the unseen classes + distractors (gate assumed perfect).
+        "unseen_accuracy": np.asarray(curve["unseen"]).tolist(),
+        # The same through the model's hard gate at its default threshold.
+        "gated_unseen_accuracy": np.asarray(curve["gated"]).tolist(),
+        "gate_threshold": float(model.threshold_),
+    }
     timings["distractors_s"] = time.time() - t0
 
     # --- pictures -----------------------------------------------------------------------------------------
@@ -323,7 +330,9 @@ def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussia
         files["pairs_matrix"] = "pairs_matrix.png"
 
     fig, ax = plt.subplots(figsize=(5.6, 4))
-    for key, label in (("unseen_accuracy", "unseen accuracy"),):
+    for key, label in (("unseen_accuracy", "among unseen classes + distractors (gate assumed perfect)"),
+                       ("gated_unseen_accuracy",
+                        f"through the Gaussian gate (threshold {distractor['gate_threshold']:.3g})")):
         if key in distractor:
             ax.plot(distractor["n_distractors"], distractor[key], marker="o", ms=3, label=label)
     ax.set_xlabel("distractor words added to the unseen candidates")

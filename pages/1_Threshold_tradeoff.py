@@ -1,0 +1,89 @@
+"""Threshold tradeoff: how the novelty threshold trades seen-class accuracy for unseen-class accuracy."""
+
+import numpy as np
+import streamlit as st
+
+from zsl_app import figures, pipeline, sidebar, threshold
+from zsl_app.state import NOVELTY, NOVELTY_LABELS
+from zsl_core.reproduce import PAPER
+
+sidebar.page_setup("Threshold tradeoff", ":material/tune:")
+choices, data = sidebar.render()
+run = sidebar.load_model(choices)
+other_name = next(n for n in NOVELTY if n != choices.novelty)
+other = sidebar.load_model(choices.with_(novelty=other_name))
+
+st.title("Threshold tradeoff")
+st.markdown(
+    "Every test image gets a **novelty score** in word space. Above the threshold it is called *novel* and "
+    "goes to the nearest **unseen** class; below it goes to the softmax over the **seen** classes (Eq. 2, "
+    "hard gate). Slide the threshold and watch seen accuracy fall as unseen accuracy rises."
+)
+
+SEEN_HELP = "test images of the seen classes; each is right if the full model (10-way) predicts its class"
+UNSEEN_HELP = "test images of the held-out classes; each is right if the full model predicts its class"
+
+
+@st.fragment
+def live(run: pipeline.Trained, other: pipeline.Trained) -> None:
+    t, _ = threshold.slider(run)
+    at = pipeline.at_threshold(run, t)
+    n_seen, n_unseen = threshold.n_of(run, run.seen), threshold.n_of(run, run.unseen)
+    st.caption(f"Cutoff ({NOVELTY_LABELS[run.choices.novelty]}): {threshold.describe_cutoff(run.choices.novelty, t)}. "
+               f"{threshold.novel_fraction_text(run, at['novel_fraction'])}.")
+    held = " + ".join(run.unseen_names)
+    cols = st.columns(5)
+    cols[0].metric("Called novel", f"{at['novel_fraction']:.1%}",
+                   help=f"share of all {len(run.y_test):,} test images whose novelty score is above the cutoff")
+    cols[1].metric("Seen accuracy", f"{at['seen']:.1%}",
+                   help=f"{SEEN_HELP} ({n_seen:,} images of {', '.join(run.seen_names)}), at this threshold")
+    cols[2].metric("Unseen accuracy", f"{at['unseen']:.1%}",
+                   help=f"{UNSEEN_HELP} ({n_unseen:,} images of {held}), at this threshold")
+    cols[3].metric("Overall accuracy", f"{at['overall']:.1%}",
+                   help=f"all {len(run.y_test):,} test images, 10-way, at this threshold")
+    cols[4].metric("H (harmonic mean)", f"{at['H']:.1%}",
+                   help="harmonic mean of seen and unseen accuracy at this threshold (high only when both are)")
+    st.caption(f"Measured on the test split ({run.dataset.name}); held out: {held}; "
+               f"{run.choices.features} features, {run.choices.mapping} mapping.")
+
+    paper_seen = PAPER["seen_accuracy"] if set(run.unseen_names) == {"cat", "truck"} else None
+    left, right = st.columns(2)
+    left.plotly_chart(
+        figures.tradeoff_curves(pipeline.sweep(run.key, run), f"{NOVELTY_LABELS[run.choices.novelty]} (current)",
+                                at, paper_seen, threshold.score_name(run.choices.novelty)),
+        key="curves_current", width="stretch")
+    t_other = pipeline.threshold_for_fraction(pipeline.sorted_novelty(other.key, other), at["novel_fraction"])
+    at_other = pipeline.at_threshold(other, t_other)
+    right.plotly_chart(
+        figures.tradeoff_curves(pipeline.sweep(other.key, other), f"{NOVELTY_LABELS[other.choices.novelty]} "
+                                "(for comparison, same share called novel)", at_other, paper_seen,
+                                threshold.score_name(other.choices.novelty)),
+        key="curves_other", width="stretch")
+    notes = ["Curves: every threshold on the test split; the dots mark the slider."]
+    if paper_seen is not None:
+        notes.append(f"Dashed line: the paper's seen-class accuracy with cat and truck held out "
+                     f"({paper_seen:.1%}, 8-way softmax on the 8 seen classes, Coates features); compare it with "
+                     f"the left end of the seen curve, where nothing is called novel.")
+    st.caption(" ".join(notes))
+
+    cm = pipeline.confusion(run.key, t, run)
+    c1, c2 = st.columns([3, 2])
+    c1.plotly_chart(
+        figures.confusion_heatmap(cm, run.class_names, run.unseen_names,
+                                  f"Confusion matrix at this threshold (test split, ✱ = held out)"),
+        key="confusion", width="stretch")
+    correct = np.trace(cm) / max(1, cm.sum())
+    c2.markdown(
+        f"""
+**Reading the matrix.** Row = true class, column = predicted class, each row sums to 100 %. The diagonal is
+what the model gets right: {correct:.1%} of all {int(cm.sum()):,} test images at this threshold (the overall
+accuracy above).
+
+- A seen-class row leaking into the ✱ columns: seen images wrongly called novel (threshold too low).
+- A ✱ row spread over seen columns: novel images that looked familiar (threshold too high).
+- Between the ✱ columns: unseen images called novel but given the wrong unseen name.
+"""
+    )
+
+
+live(run, other)

@@ -1,0 +1,107 @@
+"""AppTest of the Threshold tradeoff page: the figures at the slider are exactly the engine's."""
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from zsl_app.testing import REPO, configure, data_path, reference
+from zsl_core.evaluation import threshold_sweep
+
+configure()
+pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
+PAGE = str(REPO / "pages" / "1_Threshold_tradeoff.py")
+TIMEOUT = 900
+
+
+def metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def cutoff_for(novelty: np.ndarray, pct: float) -> float:
+    """The cutoff that calls round(pct% of n) test images novel (novel <=> score > cutoff)."""
+    s = np.sort(np.asarray(novelty, dtype=np.float64))[::-1]
+    k = int(round(pct / 100 * len(s)))
+    if k <= 0:
+        return float(s[0])
+    if k >= len(s):
+        return float(np.nextafter(s[-1], -np.inf))
+    return float(s[k])
+
+
+def expected(ref, pct: float) -> tuple[float, dict]:
+    data, feats, model, scores = ref
+    t = cutoff_for(scores.novelty, pct)
+    row = threshold_sweep(scores, data.test_labels, model.seen_, model.unseen_, thresholds=np.array([t]))
+    out = {k: float(v[0]) for k, v in row.items()}
+    out["score"] = model.score(feats.X_test, data.test_labels, threshold=t)
+    return t, out
+
+
+def assert_shows(at, ref, pct: float) -> None:
+    t, e = expected(ref, pct)
+    m = metrics(at)
+    assert m["Called novel"] == f"{e['novel_fraction']:.1%}"
+    assert m["Seen accuracy"] == f"{e['seen']:.1%}"
+    assert m["Unseen accuracy"] == f"{e['unseen']:.1%}"
+    assert m["Overall accuracy"] == f"{e['overall']:.1%}" == f"{e['score']:.1%}"
+    assert m["H (harmonic mean)"] == f"{e['H']:.1%}"
+    assert any(f"{t:.4g}" in c.value for c in at.caption), "the cutoff is shown in the detector's units"
+
+
+@pytest.fixture(scope="module")
+def cat_truck():
+    return reference(("cat", "truck"))
+
+
+def test_slider_figures_are_the_engines(cat_truck):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    seen_values = set()
+    for pct in (0.0, 5.0, 30.0, 62.5, 100.0):
+        at.slider(key="novel_pct").set_value(pct).run()
+        assert not at.exception, at.exception
+        assert_shows(at, cat_truck, pct)
+        seen_values.add(tuple(metrics(at).values()))
+    assert len(seen_values) >= 4, "moving the slider changes the figures"
+    assert len(at.get("plotly_chart")) == 3  # current detector, the other detector, confusion matrix
+
+
+def test_reset_goes_back_to_the_models_threshold(cat_truck):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.slider(key="novel_pct").set_value(80.0).run()
+    at.button(key="reset_threshold").click().run()
+    _, _, model, scores = cat_truck
+    own = float(np.mean(scores.novelty > model.threshold_)) * 100
+    assert abs(at.slider(key="novel_pct").value - own) <= 0.05 + 1e-9
+
+
+def test_changing_the_held_out_set_retrains(cat_truck):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.slider(key="novel_pct").set_value(30.0).run()
+    before = metrics(at)
+    at.multiselect(key="unseen").set_value(["dog", "ship"]).run()
+    assert not at.exception, at.exception
+    assert at.slider(key="novel_pct").value == 30.0, "the threshold slider keeps its place"
+    assert_shows(at, reference(("dog", "ship")), 30.0)
+    assert metrics(at) != before
+
+
+def test_loop_detector(cat_truck):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.radio(key="novelty").set_value("loop").run()
+    at.slider(key="novel_pct").set_value(20.0).run()
+    assert not at.exception, at.exception
+    assert_shows(at, reference(("cat", "truck"), novelty="loop"), 20.0)
+
+
+@pytest.mark.parametrize("unseen, message", [
+    ([], "at least one held-out"),
+    (["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"], "at least two seen"),
+])
+def test_a_choice_that_cannot_train_gets_a_message(unseen, message):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.multiselect(key="unseen").set_value(unseen).run()
+    assert not at.exception, at.exception
+    assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+    at.multiselect(key="unseen").set_value(["cat", "truck"]).run()  # and it recovers
+    assert not at.exception and not at.warning

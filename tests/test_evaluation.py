@@ -1,0 +1,161 @@
+"""Evaluation: the vectorised sweep against a brute-force loop, AUSUC, pairs, distractors, confusion."""
+
+import numpy as np
+import pytest
+
+from zsl_core.evaluation import (all_pairs_matrix, ausuc, best_point, confusion_matrix, distractor_curve,
+                                 nearest_distractor_words, threshold_sweep, zero_shot_pair_accuracy)
+from zsl_core.mapping import LinearMapping, validation_split
+from zsl_core.model import ZeroShotClassifier
+
+from test_model import NAMES, planted
+
+
+@pytest.fixture(scope="module")
+def setup():
+    X, y, Xt, yt, V = planted(n_per=80, n_test=40, seed=1)
+    m = ZeroShotClassifier().fit(X, y, NAMES, ["ab", "cd"], class_vectors=V)
+    return m, X, y, Xt, yt, V
+
+
+def test_sweep_equals_brute_force(setup):
+    m, _, _, Xt, yt, _ = setup
+    s = m.decompose(Xt)
+    sweep = threshold_sweep(s, yt, m.seen_, m.unseen_)
+    u = np.unique(s.novelty)
+    np.testing.assert_array_equal(sweep["threshold"], np.r_[-np.inf, u, np.inf])
+    seen_rows = np.isin(yt, m.seen_)
+    for i, t in enumerate(sweep["threshold"]):
+        pred = m.predict_from_scores(s, t)
+        ok = pred == yt
+        acc_s, acc_u = ok[seen_rows].mean(), ok[~seen_rows].mean()
+        assert sweep["seen"][i] == pytest.approx(acc_s)
+        assert sweep["unseen"][i] == pytest.approx(acc_u)
+        assert sweep["overall"][i] == pytest.approx(ok.mean())
+        assert sweep["novel_fraction"][i] == pytest.approx(np.mean(s.novelty > t))
+        h = 0 if acc_s + acc_u == 0 else 2 * acc_s * acc_u / (acc_s + acc_u)
+        assert sweep["H"][i] == pytest.approx(h)
+    # ends: all novel, then nothing novel
+    assert sweep["seen"][0] == 0 and sweep["novel_fraction"][0] == 1
+    assert sweep["unseen"][-1] == 0 and sweep["novel_fraction"][-1] == 0
+    # explicit thresholds and thinning
+    thin = threshold_sweep(s, yt, m.seen_, m.unseen_, max_points=20)
+    assert thin["threshold"].size <= 20 and thin["threshold"][0] == -np.inf and thin["threshold"][-1] == np.inf
+    some = threshold_sweep(s, yt, m.seen_, m.unseen_, thresholds=[m.threshold_, -np.inf])
+    np.testing.assert_allclose(some["seen"], [sweep["seen"][0],
+                                              np.mean((m.predict_from_scores(s) == yt)[seen_rows])])
+
+
+def test_ausuc_known_areas():
+    tri = {"seen": np.array([1.0, 0.5, 0.0]), "unseen": np.array([0.0, 0.5, 1.0])}
+    assert ausuc(tri) == pytest.approx(0.5)
+    perfect = {"seen": np.array([1.0, 1.0, 0.0]), "unseen": np.array([0.0, 1.0, 1.0])}
+    assert ausuc(perfect) == pytest.approx(1.0)
+    # endpoints are added when a sweep lacks them: a single operating point (0.8, 0.6)
+    one = {"seen": np.array([0.8]), "unseen": np.array([0.6])}
+    assert ausuc(one) == pytest.approx(0.6 * 0.8)
+
+
+def test_ausuc_and_best_point_on_a_real_sweep(setup):
+    m, _, _, Xt, yt, _ = setup
+    sweep = threshold_sweep(m.decompose(Xt), yt, m.seen_, m.unseen_)
+    a = ausuc(sweep)
+    assert 0 < a <= sweep["seen"].max() * sweep["unseen"].max() + 1e-12
+    b = best_point(sweep, "H")
+    assert b["H"] == sweep["H"].max() and set(b) == set(sweep)
+    with pytest.raises(KeyError):
+        best_point(sweep, "f1")
+
+
+def test_confusion_matrix():
+    cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    with pytest.raises(ValueError):
+        confusion_matrix([0, 3], [0, 1], 3)
+
+
+def test_pair_accuracy_equals_refitting_linear_mapping(setup):
+    _, X, y, Xt, yt, V = setup
+    pair = (0, 3)  # a = 2·ab - b and d = 2·cd - c: both in the span of the classes kept
+    got = zero_shot_pair_accuracy(X, y, Xt, yt, V, pair)
+    # The same computation from the raw rows: the fixed split restricted to the kept classes, standardised
+    # with the kept training part's statistics, alpha chosen on the kept validation part.
+    fit, val = validation_split(y, 0.15, 0)
+    keep = lambda idx: idx[~np.isin(y[idx], pair)]
+    fit, val = keep(fit), keep(val)
+    mu, sd = X[fit].mean(0, dtype=np.float64), X[fit].std(0, dtype=np.float64)
+    z = lambda A: (A - mu) / sd
+    est = LinearMapping().fit(z(X[fit]), V[y[fit]], validation_data=(z(X[val]), V[y[val]]))
+    rows = np.isin(yt, pair)
+    F = est.predict(z(Xt[rows]))
+    d = ((F[:, None] - V[list(pair)][None]) ** 2).sum(2)
+    expected = np.mean(np.array(pair)[d.argmin(1)] == yt[rows])
+    assert got == pytest.approx(expected)
+    assert got > 0.8
+
+
+def test_all_pairs_matrix(setup):
+    _, X, y, Xt, yt, V = setup
+    calls = []
+    M = all_pairs_matrix(X, y, Xt, yt, V, progress=lambda *a: calls.append(a))
+    assert M.shape == (6, 6) and np.isnan(np.diag(M)).all()
+    np.testing.assert_array_equal(M, M.T)
+    off = M[~np.eye(6, dtype=bool)]
+    assert (off >= 0).all() and (off <= 1).all() and np.nanmean(off) > 0.8
+    assert calls[-1] == ("pairs", 15, 15)
+    # fixed alpha, and the generic (refit from rows) path with an estimator, agree with each other
+    fixed = all_pairs_matrix(X, y, Xt, yt, V, mapping_params={"alpha": 30.0}, pairs=[(0, 5), (2, 3)])
+    generic = all_pairs_matrix(X, y, Xt, yt, V, mapping=LinearMapping(alpha=30.0), pairs=[(0, 5), (2, 3)])
+    np.testing.assert_allclose(fixed, generic, equal_nan=True)
+
+
+def test_distractor_curve_monotone_on_planted_case(setup):
+    m, _, _, Xt, yt, V = setup
+    rng = np.random.default_rng(0)
+    # distractors: words between an unseen class and one of its parents (hard) and random vectors (easy)
+    hard = np.array([0.6 * V[0] + 0.4 * V[1], 0.4 * V[2] + 0.6 * V[3], 0.4 * V[0] + 0.6 * V[1], 0.6 * V[2] + 0.4 * V[3]])
+    easy = rng.normal(size=(4, 50))
+    dis = np.vstack([easy[:2], hard[:2], easy[2:], hard[2:]])
+    curve = distractor_curve(m, Xt, yt, dis)
+    np.testing.assert_array_equal(curve["count"], np.arange(9))
+    assert (np.diff(curve["unseen"]) <= 0).all() and (np.diff(curve["gated"]) <= 0).all()
+    assert curve["unseen"][-1] < curve["unseen"][0]
+    assert (curve["gated"] <= curve["unseen"]).all()
+    s = m.decompose(Xt)
+    rows = np.isin(yt, m.unseen_)
+    two_way = np.mean(m.unseen_[s.unseen_proba[rows][:, m.unseen_].argmax(1)] == yt[rows])
+    assert curve["unseen"][0] == pytest.approx(two_way)
+    gated0 = np.mean((m.predict_from_scores(s) == yt)[rows])
+    assert curve["gated"][0] == pytest.approx(gated0)
+    # a distractor equal to a true class vector ties and ties go to the true class
+    same = distractor_curve(m, Xt, yt, V[[4]], counts=[0, 1], scores=s)
+    assert same["unseen"][0] == same["unseen"][1]
+
+
+class TinyVectors:
+    """The part of zsl_core.semantic.WordVectors that nearest_distractor_words uses."""
+
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        base = {"cat": rng.normal(size=5), "truck": rng.normal(size=5)}
+        self.words = {"cat": base["cat"], "truck": base["truck"],
+                      "cats": base["cat"] + 0.01, "kitten": base["cat"] + 0.1, "dog": base["cat"] + 0.2,
+                      "trucks": base["truck"] + 0.01, "lorry": base["truck"] + 0.1, "van": base["truck"] + 0.2,
+                      "far": rng.normal(size=5) * 10, "u.s.": base["cat"] + 0.05}
+
+    def vector(self, w):
+        return self.words[w]
+
+    def nearest(self, points, k=10, exclude=(), metric="cosine"):
+        out = []
+        for p in np.atleast_2d(points):
+            d = sorted((float(np.linalg.norm(v - p)), w) for w, v in self.words.items() if w not in exclude)
+            out.append([(w, -dist) for dist, w in d[:k]])
+        return out
+
+
+def test_nearest_distractor_words_skips_names_variants_and_tokens():
+    vectors = TinyVectors()
+    assert nearest_distractor_words(vectors, ["cat", "truck"], n=2, exclude=["dog"]) == ["kitten", "lorry"]
+    words = nearest_distractor_words(vectors, ["cat", "truck"], n=10, exclude=["dog"])
+    assert sorted(words) == ["far", "kitten", "lorry", "van"]  # no cats/trucks/u.s./dog, no duplicates

@@ -1,0 +1,272 @@
+"""Plotly figure builders: plain data in, ``go.Figure`` out (no Streamlit, no engine calls).
+
+Colours are fixed per class (``class_colours``) so a class looks the same on every page; seen things are
+drawn in blue tones and unseen things in orange where a figure contrasts the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SEEN_COLOUR = "#2563eb"
+UNSEEN_COLOUR = "#ea580c"
+CORRECT_COLOUR = "#16a34a"
+WRONG_COLOUR = "#dc2626"
+CURVES = (  # sweep key, label, colour, dash
+    ("seen", "seen accuracy", SEEN_COLOUR, "solid"),
+    ("unseen", "unseen accuracy", UNSEEN_COLOUR, "solid"),
+    ("overall", "overall accuracy", "#111827", "solid"),
+    ("H", "H (harmonic mean)", "#7c3aed", "dot"),
+)
+
+
+def class_colours(class_names: list[str]) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(class_names)}
+
+
+def _layout(fig: go.Figure, height: int = 380, **kw) -> go.Figure:
+    """Shared look: white template, title at the very top, a horizontal legend between title and plot."""
+    titled = "title" in kw
+    settings = dict(height=height, margin=dict(l=10, r=10, t=95 if titled else 40, b=10), template="plotly_white",
+                    legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    settings.update(kw)
+    if titled:
+        settings["title"] = dict(x=0.01, xanchor="left", yref="container", y=0.985, yanchor="top",
+                                 **settings["title"])
+    fig.update_layout(**settings)
+    return fig
+
+
+def decimate(n: int, max_points: int = 400) -> np.ndarray:
+    """Indices that thin a curve of ``n`` points to at most ``max_points``, keeping both ends."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+
+
+def tradeoff_curves(sweep: dict, title: str, at: dict | None = None, paper_seen: float | None = None,
+                    score_label: str = "novelty score", height: int = 380) -> go.Figure:
+    """Seen / unseen / overall accuracy and H against the fraction of test images called novel.
+
+    ``sweep`` is ``evaluation.threshold_sweep``'s dict; ``at`` the same keys at the slider (scalars).
+    """
+    frac = np.asarray(sweep["novel_fraction"], dtype=float)
+    order = np.argsort(frac, kind="stable")
+    idx = order[decimate(len(order))]
+    fig = go.Figure()
+    threshold = np.asarray(sweep["threshold"], dtype=float)[idx]
+    for key, label, colour, dash in CURVES:
+        y = np.asarray(sweep[key], dtype=float)[idx]
+        fig.add_trace(go.Scatter(
+            x=frac[idx], y=y, mode="lines", name=label, line=dict(color=colour, dash=dash, width=2),
+            customdata=threshold,
+            hovertemplate=f"{label}: %{{y:.1%}}<br>called novel: %{{x:.1%}}<br>{score_label} cutoff: "
+                          "%{customdata:.4g}<extra></extra>"))
+    if paper_seen is not None:
+        fig.add_hline(y=paper_seen, line=dict(color="#6b7280", dash="dash", width=1),
+                      annotation_text=f"paper: seen-class softmax {paper_seen:.1%}",
+                      annotation_position="bottom left", annotation_font=dict(size=11, color="#4b5563"))
+    if at is not None:
+        x = at["novel_fraction"]
+        fig.add_vline(x=x, line=dict(color="#9ca3af", width=1.5))
+        fig.add_trace(go.Scatter(
+            x=[x] * len(CURVES), y=[at[key] for key, *_ in CURVES], mode="markers", showlegend=False,
+            marker=dict(size=10, color=[c for _, _, c, _ in CURVES], line=dict(color="white", width=1.5)),
+            hovertemplate="%{y:.1%} at the slider<extra></extra>"))
+    fig.update_xaxes(title="fraction of test images called novel", tickformat=".0%", range=[-0.01, 1.01])
+    fig.update_yaxes(title="accuracy", tickformat=".0%", range=[-0.02, 1.02])
+    return _layout(fig, height, title=dict(text=title, font=dict(size=15)))
+
+
+def confusion_heatmap(cm: np.ndarray, class_names: list[str], unseen: list[str], title: str,
+                      height: int = 460) -> go.Figure:
+    """Row-normalised confusion matrix (rows: true class, columns: predicted), counts in the hover."""
+    cm = np.asarray(cm, dtype=float)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    labels = [f"{n} ✱" if n in unseen else n for n in class_names]
+    text = [[f"{v:.0%}" if v >= 0.005 else "" for v in row] for row in share]
+    fig = go.Figure(go.Heatmap(
+        z=share, x=labels, y=labels, text=text, texttemplate="%{text}", textfont=dict(size=10),
+        customdata=cm.astype(int), colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share of<br>the row", tickformat=".0%"),
+        hovertemplate="true %{y} → predicted %{x}<br>%{customdata} images (%{z:.1%} of the row)<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true class")
+    fig.update_xaxes(title="predicted class", tickangle=-40)
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=45, b=10))
+
+
+def semantic_scatter(xy: np.ndarray, star_xy: np.ndarray, class_names: list[str], unseen: list[str],
+                     true_idx: np.ndarray, pred_idx: np.ndarray, novelty: np.ndarray, threshold: float,
+                     colour_by: str = "true", height: int = 620, title: str = "") -> go.Figure:
+    """Mapped test images (dots: seen classes, crosses: unseen classes) and every class's word vector (stars).
+
+    Every image trace carries ``customdata = [row index into xy]`` so a selection can be mapped back.
+    """
+    colours = class_colours(class_names)
+    is_unseen = np.isin(true_idx, [class_names.index(u) for u in unseen])
+    correct = pred_idx == true_idx
+    fig = go.Figure()
+    rows = np.arange(len(xy))
+
+    def hover(sel):
+        return [
+            f"true: <b>{class_names[t]}</b>{' (unseen)' if u else ''}<br>predicted: {class_names[p]} "
+            f"{'✓' if c else '✗'}<br>novelty score {s:.3g} ({'novel' if s > threshold else 'seen'})"
+            for t, p, u, c, s in zip(true_idx[sel], pred_idx[sel], is_unseen[sel], correct[sel], novelty[sel])
+        ]
+
+    if colour_by in ("true", "predicted"):
+        by = true_idx if colour_by == "true" else pred_idx
+        for c, name in enumerate(class_names):
+            for unseen_group, symbol in ((False, "circle"), (True, "x")):
+                sel = (by == c) & (is_unseen == unseen_group)
+                if not sel.any():
+                    continue
+                fig.add_trace(go.Scattergl(
+                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", customdata=rows[sel],
+                    name=f"{name}{' · unseen images' if unseen_group else ''}", legendgroup=name,
+                    marker=dict(color=colours[name], size=6 if unseen_group else 5, symbol=symbol, opacity=0.75),
+                    text=hover(sel), hovertemplate="%{text}<extra></extra>"))
+    else:
+        for ok, label, colour in ((True, "correct", CORRECT_COLOUR), (False, "wrong", WRONG_COLOUR)):
+            for unseen_group, symbol in ((False, "circle"), (True, "x")):
+                sel = (correct == ok) & (is_unseen == unseen_group)
+                if not sel.any():
+                    continue
+                fig.add_trace(go.Scattergl(
+                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", customdata=rows[sel],
+                    name=f"{label} · {'unseen' if unseen_group else 'seen'} classes",
+                    marker=dict(color=colour, size=6 if unseen_group else 5, symbol=symbol, opacity=0.7),
+                    text=hover(sel), hovertemplate="%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=star_xy[:, 0], y=star_xy[:, 1], mode="markers+text", name="class word vectors",
+        marker=dict(symbol="star", size=20, color=[colours[n] for n in class_names],
+                    line=dict(color="black", width=1.2)),
+        text=[f"<b>{n}</b>" + (" (unseen)" if n in unseen else "") for n in class_names],
+        textposition="top center", textfont=dict(size=12, color="#111827"),
+        hovertemplate="word vector of <b>%{text}</b><extra></extra>"))
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), dragmode="lasso",
+                   margin=dict(l=10, r=10, t=45, b=10),
+                   legend=dict(orientation="v", x=1.01, y=1, xanchor="left", yanchor="top", font=dict(size=11)))
+
+
+def selected_points(event) -> list[int]:
+    """The ``customdata`` row numbers of the points chosen in an ``st.plotly_chart(on_select=...)`` event.
+
+    Points without a numeric ``customdata`` (the class stars) are skipped; order is kept, duplicates dropped.
+    """
+    points = (event or {}).get("selection", {}).get("points", []) if event is not None else []
+    out = []
+    for point in points:
+        value = point.get("customdata")
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            out.append(int(value))
+    return list(dict.fromkeys(out))
+
+
+def pair_heatmap(matrix: np.ndarray, class_names: list[str], title: str, colorbar: str, zmin: float,
+                 zmax: float, colorscale: str = "Viridis", fmt: str = ".2f", highlight: tuple | None = None,
+                 height: int = 480) -> go.Figure:
+    """A symmetric class × class matrix with its diagonal blank; ``highlight`` = (i, j) gets a box."""
+    shown = np.array(matrix, dtype=float)
+    np.fill_diagonal(shown, np.nan)
+    text = [["" if not np.isfinite(v) else format(v, fmt) for v in row] for row in shown]
+    fig = go.Figure(go.Heatmap(
+        z=shown, x=class_names, y=class_names, text=text, texttemplate="%{text}", textfont=dict(size=10),
+        colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=colorbar), hoverongaps=False,
+        hovertemplate="%{y} + %{x}: %{z:" + fmt + "}<extra></extra>"))
+    if highlight is not None:
+        i, j = highlight
+        for a, b in ((i, j), (j, i)):
+            fig.add_shape(type="rect", x0=b - 0.5, x1=b + 0.5, y0=a - 0.5, y1=a + 0.5,
+                          line=dict(color="#ef4444", width=3))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickangle=-40)
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=45, b=10))
+
+
+def similarity_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], highlight: int | None,
+                       height: int = 380) -> go.Figure:
+    """2-way accuracy against the held-out pair's similarity to its nearest seen class."""
+    colours = ["#ef4444" if i == highlight else "#2563eb" for i in range(len(labels))]
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="markers", text=labels, marker=dict(size=9, color=colours, opacity=0.8),
+        name="held-out pair (red: the selected one)",
+        hovertemplate="%{text}<br>nearest seen class: cosine %{x:.2f}<br>2-way accuracy %{y:.1%}<extra></extra>"))
+    if len(x) >= 3 and np.ptp(x) > 0:
+        slope, intercept = np.polyfit(x, y, 1)
+        xs = np.array([np.min(x), np.max(x)])
+        r = np.corrcoef(x, y)[0, 1]
+        fig.add_trace(go.Scatter(x=xs, y=slope * xs + intercept, mode="lines", line=dict(color="#9ca3af", dash="dash"),
+                                 name=f"least-squares line (r = {r:.2f})", hoverinfo="skip"))
+    fig.update_xaxes(title="min over the pair of: cosine to its nearest seen class")
+    fig.update_yaxes(title="2-way zero-shot accuracy", tickformat=".0%")
+    return _layout(fig, height, showlegend=True)
+
+
+def distractor_figure(n: np.ndarray, unseen: np.ndarray, gated: np.ndarray, words: list[str], title: str,
+                      height: int = 400) -> go.Figure:
+    """Unseen accuracy as distractor words join the unseen candidates (x = how many were added).
+
+    ``unseen``: every unseen-class image classified among the candidates (perfect gate); ``gated``: through the
+    novelty gate at the shared threshold (an image called familiar counts as wrong).
+    """
+    hover = (["no distractors"] + [f"+ {w}" for w in words] + [""] * len(n))[: len(n)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=n, y=unseen, mode="lines+markers", name="perfect gate (every unseen image called novel)",
+        line=dict(color=UNSEEN_COLOUR, width=2.5), text=hover,
+        hovertemplate="%{x} distractor(s), last added %{text}<br>unseen accuracy %{y:.1%}<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=n, y=gated, mode="lines+markers", name="through the novelty gate at the shared threshold",
+        line=dict(color="#7c3aed", width=2, dash="dot"), text=hover,
+        hovertemplate="%{x} distractor(s), last added %{text}<br>unseen accuracy %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(title="distractor words added to the unseen candidates", dtick=1 if len(n) <= 25 else None)
+    fig.update_yaxes(title="unseen accuracy", tickformat=".0%", range=[0, 1.02])
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)))
+
+
+def probability_bars(names: list[str], proba: np.ndarray, unseen: list[str], height: int = 300) -> go.Figure:
+    order = np.argsort(-proba)
+    names = [names[i] for i in order][::-1]
+    values = proba[order][::-1]
+    colours = [UNSEEN_COLOUR if n in unseen else SEEN_COLOUR for n in names]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
+                           text=[f"{v:.1%}" for v in values], textposition="outside",
+                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", title="probability (Eq. 2)")
+    return _layout(fig, height, showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
+
+
+def landing_figure(pts: np.ndarray, labels: np.ndarray, class_xy: np.ndarray, photo_xy: np.ndarray,
+                   class_names: list[str], unseen: list[str], height: int = 430) -> go.Figure:
+    """Where a photo lands among the mapped test images and the class word vectors (a PCA view)."""
+    colours = class_colours(class_names)
+    fig = go.Figure()
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        if sel.any():
+            fig.add_trace(go.Scattergl(x=pts[sel, 0], y=pts[sel, 1], mode="markers", name=name,
+                                       marker=dict(size=4, color=colours[name], opacity=0.35),
+                                       hoverinfo="skip", showlegend=False))
+    fig.add_trace(go.Scatter(x=class_xy[:, 0], y=class_xy[:, 1], mode="markers+text", name="class word vectors",
+                             marker=dict(symbol="star", size=16, color=[colours[n] for n in class_names],
+                                         line=dict(color="black", width=1)),
+                             text=[f"{n}{' (unseen)' if n in unseen else ''}" for n in class_names],
+                             textposition="top center", textfont=dict(size=11),
+                             hovertemplate="word vector of %{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[photo_xy[0]], y=[photo_xy[1]], mode="markers+text", name="your photo",
+                             marker=dict(symbol="x-thin", size=22, color="black", line=dict(width=4, color="black")),
+                             text=["<b>your photo</b>"], textposition="bottom center",
+                             hovertemplate="your photo<extra></extra>"))
+    fig.update_xaxes(title="first principal component of the word space", showticklabels=False, zeroline=False)
+    fig.update_yaxes(title="second principal component", showticklabels=False, zeroline=False)
+    return _layout(fig, height, showlegend=False)
