@@ -20,6 +20,7 @@ st.markdown(
     "hard gate). Slide the threshold and watch seen accuracy fall as unseen accuracy rises."
 )
 
+SHORT = {"gaussian": "Gaussian", "loop": "LoOP"}
 SEEN_HELP = "test images of the seen classes; each is right if the full model (10-way) predicts its class"
 UNSEEN_HELP = "test images of the held-out classes; each is right if the full model predicts its class"
 
@@ -49,14 +50,15 @@ def live(run: pipeline.Trained, other: pipeline.Trained) -> None:
     paper_seen = PAPER["seen_accuracy"] if set(run.unseen_names) == {"cat", "truck"} else None
     left, right = st.columns(2)
     left.plotly_chart(
-        figures.tradeoff_curves(pipeline.sweep(run.key, run), f"{NOVELTY_LABELS[run.choices.novelty]} (current)",
+        figures.tradeoff_curves(pipeline.sweep(run.key, run), f"{SHORT[run.choices.novelty]} (the current detector)",
                                 at, paper_seen, threshold.score_name(run.choices.novelty)),
         key="curves_current", width="stretch")
     t_other = pipeline.threshold_for_fraction(pipeline.sorted_novelty(other.key, other), at["novel_fraction"])
     at_other = pipeline.at_threshold(other, t_other)
     right.plotly_chart(
-        figures.tradeoff_curves(pipeline.sweep(other.key, other), f"{NOVELTY_LABELS[other.choices.novelty]} "
-                                "(for comparison, same share called novel)", at_other, paper_seen,
+        figures.tradeoff_curves(pipeline.sweep(other.key, other),
+                                f"{SHORT[other.choices.novelty]} (for comparison, same share called novel)", at_other,
+                                paper_seen,
                                 threshold.score_name(other.choices.novelty)),
         key="curves_other", width="stretch")
     notes = ["Curves: every threshold on the test split; the dots mark the slider."]

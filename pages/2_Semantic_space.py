@@ -66,7 +66,7 @@ true = run.y_test[rows]
 novelty = np.asarray(run.scores.novelty)[rows]
 fig = figures.semantic_scatter(
     proj["xy"], proj["stars"], run.class_names, run.unseen_names, true, pred, novelty, t, colour_by,
-    title=f"{METHODS[method]} of {len(rows):,} mapped test images (● seen classes, ✕ held out) and the word vectors ★")
+    title=f"{METHODS[method]}: {len(rows):,} mapped test images (● seen, ✕ held out), ★ word vectors")
 
 left, right = st.columns([3, 1])
 with left:

@@ -43,12 +43,11 @@ def _hold_out(a: str, b: str) -> None:
 
 
 def _on_heatmap_select() -> None:
-    event = st.session_state.get("pairs_heatmap")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    if points:
-        a, b = points[0].get("y"), points[0].get("x")
-        if a in names and b in names and a != b:
-            _hold_out(a, b)
+    for point in (st.session_state.get("pairs_heatmap") or {}).get("selection", {}).get("points", []):
+        cell = point.get("customdata")
+        if isinstance(cell, (list, tuple)) and len(cell) == 2 and cell[0] != cell[1]:
+            _hold_out(names[int(cell[0])], names[int(cell[1])])
+            return
 
 
 pair_labels = [f"{names[i]} + {names[j]}" for i, j in pairs]
@@ -56,7 +55,7 @@ left, right = st.columns(2)
 with left:
     st.plotly_chart(
         figures.pair_heatmap(matrix, names, "2-way zero-shot accuracy of each held-out pair", "accuracy",
-                             zmin=0.5, zmax=1.0, highlight=current),
+                             zmin=0.5, zmax=1.0, highlight=current, clickable=True),
         key="pairs_heatmap", on_select=_on_heatmap_select, selection_mode="points", width="stretch")
     st.caption(f"Test split of {data.name}: the held-out pair's test images, each given the nearer of the two "
                f"word vectors; {choices.features} features, {choices.mapping} mapping trained on the other "

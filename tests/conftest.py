@@ -16,6 +16,14 @@ REAL_ARCHIVE = Path(os.environ.get("ZSL_TEST_DATA", REPO.parent / "shared" / "da
 
 
 @pytest.fixture(scope="session")
+def real_archive() -> Path:
+    """Path of the shared CIFAR-10 archive (skips the test when it is absent)."""
+    if not REAL_ARCHIVE.is_file():
+        pytest.skip(f"real CIFAR-10 archive not found at {REAL_ARCHIVE} (set ZSL_TEST_DATA to its path)")
+    return REAL_ARCHIVE
+
+
+@pytest.fixture(scope="session")
 def real_cifar():
     """The shared CIFAR-10 image-folder archive (50k/10k), decoded once per cache folder."""
     if not REAL_ARCHIVE.is_file():

@@ -64,3 +64,26 @@ def test_no_data_gives_a_page_that_says_what_to_do(monkeypatch, tmp_path):
     assert "does not exist" in at.error[0].value
     text = " ".join(m.value for m in at.markdown)
     assert "Dataset path" in text and "ZSL_DATA_DIR" in text and "cifar-10-python.tar.gz" in text
+
+
+def test_progress_says_step_count_and_time_left():
+    from zsl_app.progress import StreamlitProgress, describe
+
+    frac, text = describe("Encoding train images", 250, 1000, 10.0)
+    assert frac == 0.25 and text == "Encoding train images: 250 / 1,000 · about 30s left"
+    assert describe("Encoding train images", 1000, 1000, 12.0) == (1.0, "Encoding train images: 1,000 / 1,000 · done")
+    assert "estimating" in describe("Decoding", 0, 10, 0.0)[1]
+    bar = StreamlitProgress(min_interval=0)  # outside a script run Streamlit draws nothing, but it must not fail
+    for step, done, total in (("Loading", 0, 2), ("Loading", 2, 2), ("Training: mapping", 1, 4)):
+        bar(step, done, total)
+    assert bar.steps == ["Loading", "Training: mapping"]
+
+
+def test_paper_features_option_trains():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.radio(key="features").set_value("coates").run()
+    assert not at.exception, at.exception
+    assert len(at.metric) == 4
+    assert any("never seen" in c.value for c in at.sidebar.caption), "the note on what the features have seen"
+    at.radio(key="features").set_value("efficientnet").run()
+    assert any("ImageNet" in c.value for c in at.sidebar.caption)

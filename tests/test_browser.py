@@ -134,6 +134,26 @@ def navigate(page, title: str) -> None:
     wait_idle(page)
 
 
+def plot_point(page, chart: int, x, y) -> tuple[float, float]:
+    """Page coordinates of data point (x, y) in the ``chart``-th Plotly chart (categories: their index)."""
+    return tuple(page.evaluate(
+        """([i, x, y]) => {
+            const gd = document.querySelectorAll('.js-plotly-plot')[i];
+            const L = gd._fullLayout, r = gd.getBoundingClientRect();
+            return [r.left + L._size.l + L.xaxis.d2p(x), r.top + L._size.t + L.yaxis.d2p(y)];
+        }""", [chart, x, y]))
+
+
+def first_image_point(page, chart: int) -> tuple[float, float]:
+    """Data coordinates of the first point of the first trace that carries customdata (an image)."""
+    return tuple(page.evaluate(
+        """(i) => {
+            const gd = document.querySelectorAll('.js-plotly-plot')[i];
+            const t = gd._fullData.find(t => t.customdata && t.customdata.length);
+            return [t.x[0], t.y[0]];
+        }""", chart))
+
+
 def shoot(page, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
@@ -208,3 +228,40 @@ def test_pair_button_changes_the_held_out_set(server, page, shots):
     chips = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').inner_text()
     assert "automobile" in chips and "deer" in chips, chips  # the sidebar kept the choice across pages
     shoot(page, shots, "semantic_automobile_deer")
+
+
+def test_heatmap_click_holds_out_that_pair(server, page, shots):
+    open_page(page, server, "pairs")
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    x, y = plot_point(page, 0, names.index("ship"), names.index("deer"))  # column ship, row deer
+    page.mouse.click(x, y)
+    wait_idle(page, settle=1.0)
+    chips = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').inner_text()
+    assert "deer" in chips and "ship" in chips, chips
+    shoot(page, shots, "pairs_heatmap_click")
+
+
+def test_semantic_space_click_and_lasso_show_images(server, page, shots):
+    open_page(page, server, "semantic")
+    x, y = plot_point(page, 0, *first_image_point(page, 0))
+    page.mouse.click(x, y)
+    wait_idle(page, settle=1.0)
+    panel = page.locator('[data-testid="stImage"]')
+    assert panel.count() >= 1, "clicking a dot shows its image"
+    assert "true class" in page.locator('[data-testid="stMain"]').inner_text()
+    shoot(page, shots, "semantic_click")
+    # Lasso around the middle of the plot (the lasso tool is in the chart's mode bar).
+    chart = page.locator(".js-plotly-plot").first
+    chart.hover()
+    chart.locator('.modebar-btn[data-val="lasso"]').click()
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+    page.mouse.move(cx - 0.3 * w, cy - 0.3 * h)
+    page.mouse.down()
+    for dx, dy in ((0.3, -0.3), (0.3, 0.3), (-0.3, 0.3), (-0.3, -0.3)):
+        page.mouse.move(cx + dx * w, cy + dy * h, steps=8)
+    page.mouse.up()
+    wait_idle(page, settle=1.0)
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    assert "selected images" in text and "Nearest words" in text, text[-1500:]
+    shoot(page, shots, "semantic_lasso")

@@ -73,13 +73,12 @@ def test_coates_features_learn_something_on_real_images(cifar_small, words):
     assert acc > 0.3, f"8-way seen accuracy with K=64 Coates features {acc:.3f} (chance 0.125)"
 
 
-def test_reproduce_command_writes_the_report(cifar_small, efficientnet_small, tmp_path):
+def test_reproduce_command_writes_the_report(cifar_small, efficientnet_small, real_archive, tmp_path):
     """``python -m zsl_core reproduce`` on the same subset (features come from the cache)."""
     from zsl_core.__main__ import main
-    from tests.conftest import REAL_ARCHIVE
 
     out = tmp_path / "report"
-    code = main(["reproduce", "--data", str(REAL_ARCHIVE), "--train-per-class", "300", "--test-per-class", "100",
+    code = main(["reproduce", "--data", str(real_archive), "--train-per-class", "300", "--test-per-class", "100",
                  "--out", str(out), "--skip-pairs", "--distractors", "5"])
     assert code == 0
     report = json.loads((out / "report.json").read_text())

@@ -151,8 +151,9 @@ def semantic_scatter(xy: np.ndarray, star_xy: np.ndarray, class_names: list[str]
         hovertemplate="word vector of <b>%{text}</b><extra></extra>"))
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
-    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), dragmode="lasso",
-                   margin=dict(l=10, r=10, t=45, b=10),
+    # No dragmode: Streamlit then pans on drag and selects on click (box / lasso are in the mode bar); with a
+    # lasso or box drag mode it would turn click-selection off.
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=45, b=10),
                    legend=dict(orientation="v", x=1.01, y=1, xanchor="left", yanchor="top", font=dict(size=11)))
 
 
@@ -174,15 +175,29 @@ def selected_points(event) -> list[int]:
 
 def pair_heatmap(matrix: np.ndarray, class_names: list[str], title: str, colorbar: str, zmin: float,
                  zmax: float, colorscale: str = "Viridis", fmt: str = ".2f", highlight: tuple | None = None,
-                 height: int = 480) -> go.Figure:
-    """A symmetric class × class matrix with its diagonal blank; ``highlight`` = (i, j) gets a box."""
+                 clickable: bool = False, height: int = 480) -> go.Figure:
+    """A symmetric class × class matrix with its diagonal blank; ``highlight`` = (i, j) gets a box.
+
+    ``clickable`` lays an invisible scatter point on every off-diagonal cell, with ``customdata = [row, col]``:
+    Plotly cannot select heatmap cells, but it can select scatter points, so a click reaches
+    ``st.plotly_chart(on_select=...)``.
+    """
     shown = np.array(matrix, dtype=float)
     np.fill_diagonal(shown, np.nan)
     text = [["" if not np.isfinite(v) else format(v, fmt) for v in row] for row in shown]
+    hover = "%{y} + %{x}: %{z:" + fmt + "}<extra></extra>"
     fig = go.Figure(go.Heatmap(
         z=shown, x=class_names, y=class_names, text=text, texttemplate="%{text}", textfont=dict(size=10),
         colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=colorbar), hoverongaps=False,
-        hovertemplate="%{y} + %{x}: %{z:" + fmt + "}<extra></extra>"))
+        hovertemplate=hover, hoverinfo="skip" if clickable else None))
+    if clickable:
+        cells = [(i, j) for i in range(len(class_names)) for j in range(len(class_names)) if i != j]
+        fig.add_trace(go.Scatter(
+            x=[class_names[j] for _, j in cells], y=[class_names[i] for i, _ in cells], mode="markers",
+            customdata=[[i, j] for i, j in cells], showlegend=False, name="cells",
+            marker=dict(symbol="square", size=28, opacity=0), selected=dict(marker=dict(opacity=0)),
+            unselected=dict(marker=dict(opacity=0)), text=[format(shown[i, j], fmt) for i, j in cells],
+            hovertemplate="%{y} + %{x}: %{text} — click to hold this pair out<extra></extra>"))
     if highlight is not None:
         i, j = highlight
         for a, b in ((i, j), (j, i)):

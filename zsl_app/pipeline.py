@@ -90,10 +90,20 @@ def dataset(source: str | None, subset: tuple[int, int] | None, progress: Progre
 
 
 def words():
-    """GloVe 6B 50-d (memory-mapped, one per process)."""
+    """GloVe 6B 50-d (memory-mapped, one per process).
+
+    The first nearest-word search normalises all 400,000 vectors (a few hundred ms); a background thread does
+    it as soon as the vectors are loaded, so the first photo's verdict does not wait for it.
+    """
     from zsl_core.semantic import WordVectors
 
-    return _get("words", "glove-6b-50d", WordVectors.from_glove_package)
+    def load():
+        vectors = WordVectors.from_glove_package()
+        threading.Thread(target=vectors.nearest, args=(np.asarray(vectors.vectors[0]),), kwargs={"k": 1},
+                         name="zsl-warm-nearest", daemon=True).start()
+        return vectors
+
+    return _get("words", "glove-6b-50d", load)
 
 
 def features_key(choices: Choices) -> str:

@@ -425,7 +425,8 @@ class CoatesFeatures(FeatureExtractor):
 
         def encode(batch: np.ndarray) -> np.ndarray:
             b = len(batch)
-            x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+            # Dataset arrays are read-only; torch.from_numpy would warn, so copy the (small) uint8 batch.
+            x = torch.tensor(batch).permute(0, 3, 1, 2).float()
             # (b, 3, oh, ow, ps, ps) view -> (b, positions, p) patches, channel-major like the dictionary
             patches = x.unfold(2, ps, 1).unfold(3, ps, 1).permute(0, 2, 3, 1, 4, 5).reshape(b, oh * ow, -1)
             normed = _contrast_normalise(patches)
