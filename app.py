@@ -35,13 +35,14 @@ def home() -> None:
     st.subheader("The current model")
     st.caption(f"{choices.describe()} · dataset {data.name} · trained in {run.train_seconds:.1f} s")
     cols = st.columns(4)
-    paper_note = " The paper reports 82.5 % with cat + truck held out." if set(run.unseen_names) == {"cat", "truck"} else ""
+    cat_truck = set(run.unseen_names) == {"cat", "truck"}
+    paper_note = f" The paper reports {PAPER['seen_accuracy']:.1%} with cat + truck held out." if cat_truck else ""
     cols[0].metric(
         f"Seen classes, softmax alone ({n_s}-way)", f"{h['seen_softmax']:.1%}",
         help=f"Test images of the {n_s} seen classes ({h['n_seen']:,} images), classified among the seen classes "
              f"only; no novelty gate.{paper_note}")
     pair_note = (f" The paper reports {PAPER['zero_shot_pair_accuracy']['cat-truck']:.0%} for cat vs truck."
-                 if set(run.unseen_names) == {"cat", "truck"} else "")
+                 if cat_truck else "")
     cols[1].metric(
         f"Zero-shot among held-out ({n_u}-way)", f"{h['zero_shot']:.1%}",
         help=f"Test images of {held} ({h['n_unseen']:,} images), each given the nearest of the {n_u} unseen "
@@ -49,8 +50,7 @@ def home() -> None:
              f"{pair_note}")
     at = h["at_default"]
     cols[2].metric(
-        "Overall, full model (10-way)" if len(run.class_names) == 10 else f"Overall, full model ({len(run.class_names)}-way)",
-        f"{at['overall']:.1%}",
+        f"Overall, full model ({len(run.class_names)}-way)", f"{at['overall']:.1%}",
         help=f"All {len(run.y_test):,} test images through Eq. 2 at the model's own novelty threshold "
              f"({at['novel_fraction']:.1%} called novel; chosen on seen-class validation images, not on the test set).")
     cols[3].metric(
@@ -61,19 +61,27 @@ def home() -> None:
                f"model's own ({at['novel_fraction']:.1%} of test images called novel).")
 
     st.subheader("Explore")
-    c = st.columns(5)
-    c[0].page_link(PAGES[1], label="Threshold tradeoff", icon=":material/tune:", help="seen vs unseen accuracy as the novelty threshold moves")
-    c[1].page_link(PAGES[2], label="Semantic space", icon=":material/scatter_plot:", help="t-SNE / UMAP of the mapped images and word vectors")
-    c[2].page_link(PAGES[3], label="Classify a photo", icon=":material/photo_camera:", help="upload a photo and see where it lands")
-    c[3].page_link(PAGES[4], label="Held-out pairs", icon=":material/grid_on:", help="which pairs of classes transfer well, and why")
-    c[4].page_link(PAGES[5], label="Distractors", icon=":material/target:", help="add decoy words to the unseen candidates")
+    for column, page in zip(st.columns(len(PAGES) - 1), PAGES[1:]):
+        column.page_link(page, label=page.title, icon=page.icon, help=WHAT_EACH_PAGE_SHOWS[page.title])
+
+
+WHAT_EACH_PAGE_SHOWS = {
+    "Threshold tradeoff": "seen vs unseen accuracy as the novelty threshold moves",
+    "Semantic space": "t-SNE / UMAP of the mapped images and the class word vectors",
+    "Classify a photo": "upload a photo and follow it through the model",
+    "Held-out pairs": "which pairs of classes transfer well, and why",
+    "Distractors": "add decoy words to the unseen candidates",
+}
 
 
 PAGES = [
     st.Page(home, title="Home", icon=":material/home:", default=True),
-    st.Page("pages/1_Threshold_tradeoff.py", title="Threshold tradeoff", icon=":material/tune:", url_path="threshold"),
-    st.Page("pages/2_Semantic_space.py", title="Semantic space", icon=":material/scatter_plot:", url_path="semantic-space"),
-    st.Page("pages/3_Classify_a_photo.py", title="Classify a photo", icon=":material/photo_camera:", url_path="classify"),
+    st.Page("pages/1_Threshold_tradeoff.py", title="Threshold tradeoff", icon=":material/tune:",
+            url_path="threshold"),
+    st.Page("pages/2_Semantic_space.py", title="Semantic space", icon=":material/scatter_plot:",
+            url_path="semantic-space"),
+    st.Page("pages/3_Classify_a_photo.py", title="Classify a photo", icon=":material/photo_camera:",
+            url_path="classify"),
     st.Page("pages/4_Held-out_pairs.py", title="Held-out pairs", icon=":material/grid_on:", url_path="pairs"),
     st.Page("pages/5_Distractors.py", title="Distractors", icon=":material/target:", url_path="distractors"),
 ]

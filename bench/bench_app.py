@@ -36,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from zsl_app.testing import configure, data_path  # noqa: E402
+from zsl_app.testing import data_path, environment  # noqa: E402
 
 
 def pct(values, q) -> float:
@@ -69,7 +69,8 @@ def main() -> None:
     os.environ["ZSL_APP_SUBSET"] = args.subset
     os.environ["ZSL_APP_FEATURE_PARAMS"] = os.environ.get("ZSL_BENCH_FEATURE_PARAMS", "{}")  # engine defaults
     os.environ["ZSL_APP_FEATURES"] = args.features
-    env = configure(subset=args.subset)
+    env = environment(subset=args.subset)
+    os.environ.update(env)
     log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
 
     from PIL import Image

@@ -29,10 +29,14 @@ with st.expander("Projection settings", expanded=True):
     max_n = min(n_test, 5000)
     if state.get_kept("proj_n", 0) > max_n:
         state.set_kept("proj_n", max_n)
-    n = c2.slider("Test images shown", min_value=min(100, max_n), max_value=max_n, step=100 if max_n >= 200 else 1,
-                  **state.kept("proj_n", min(1000, max_n)),
-                  help="A fixed random sample of the test split (more points = slower projection).")
-    state.remember("proj_n", n)
+    if max_n > 100:
+        n = c2.slider("Test images shown", min_value=100, max_value=max_n, step=100 if max_n >= 200 else 1,
+                      **state.kept("proj_n", min(1000, max_n)),
+                      help="A fixed random sample of the test split (more points = slower projection).")
+        state.remember("proj_n", n)
+    else:
+        n = max_n
+        c2.caption(f"All {n} test images are shown.")
     colour_by = c3.radio("Colour by", list(COLOUR_BY), format_func=COLOUR_BY.get, horizontal=True,
                          **state.kept("colour_by", "true"))
     state.remember("colour_by", colour_by)
@@ -53,7 +57,8 @@ with st.expander("Projection settings", expanded=True):
 key = pipeline.projection_key(run, method, params, n)
 if not pipeline.is_cached("projection", key):
     bar = StreamlitProgress()
-    with st.spinner(f"Computing the {METHODS[method]} of {n:,} mapped test images and {len(run.class_names)} word vectors…"):
+    with st.spinner(f"Computing the {METHODS[method]} of {n:,} mapped test images and "
+                    f"{len(run.class_names)} word vectors…"):
         proj = pipeline.projection(run, method, params, n, bar)
     bar.clear()
 else:

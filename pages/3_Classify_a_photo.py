@@ -40,19 +40,23 @@ if source == "upload":
             photo, label, digest = raw, upload.name, images.digest(raw)
 else:
     c1, c2, c3 = st.columns([2, 3, 1])
-    cls = c1.selectbox("Class", run.class_names, format_func=lambda c: f"{c} (held out)" if c in run.unseen_names else c,
+    cls = c1.selectbox("Class", run.class_names,
+                       format_func=lambda c: f"{c} (held out)" if c in run.unseen_names else c,
                        **state.kept("pick_class", run.unseen_names[0], run.class_names))
     state.remember("pick_class", cls)
     rows = np.flatnonzero(run.y_test == run.class_names.index(cls))
-    if state.get_kept("pick_index", 0) >= len(rows):
-        state.set_kept("pick_index", 0)
-    i = c2.slider(f"Test image of {cls}", 0, max(1, len(rows) - 1), **state.kept("pick_index", 0))
-    state.remember("pick_index", i)
-    c3.button("Random", icon=":material/casino:", key="pick_random",
-              on_click=lambda: state.set_kept("pick_index", int(np.random.default_rng().integers(len(rows)))))
-    r = int(rows[min(i, len(rows) - 1)])
-    image = np.asarray(run.dataset.test_images[r])
-    label, digest = f"test image #{r} ({cls})", f"test-{r}"
+    if len(rows) == 0:
+        c2.info(f"The test split has no image of {cls}.")
+    else:
+        if state.get_kept("pick_index", 0) >= len(rows):
+            state.set_kept("pick_index", 0)
+        i = c2.slider(f"Test image of {cls}", 0, max(1, len(rows) - 1), **state.kept("pick_index", 0))
+        state.remember("pick_index", i)
+        c3.button("Random", icon=":material/casino:", key="pick_random",
+                  on_click=lambda: state.set_kept("pick_index", int(np.random.default_rng().integers(len(rows)))))
+        r = int(rows[min(i, len(rows) - 1)])
+        image = np.asarray(run.dataset.test_images[r])
+        label, digest = f"test image #{r} ({cls})", f"test-{r}"
 
 with st.expander("Novelty threshold (shared with the Threshold tradeoff page)", expanded=False):
     t, _ = threshold.slider(run)
@@ -81,10 +85,10 @@ with col_verdict:
         st.warning(f"**Novel** — not on any seen class's manifold ({score}). Nearest held-out class: **{best}**.",
                    icon=":material/new_releases:")
     else:
-        st.success(f"**Seen class** — on the seen classes' manifold ({score}). Softmax says: **{best}**.", icon=":material/check_circle:")
+        st.success(f"**Seen class** — on the seen classes' manifold ({score}). Softmax says: **{best}**.",
+                   icon=":material/check_circle:")
     st.metric("Predicted class", best, help="The most probable of all classes under Eq. 2 at the shared threshold.")
-    st.caption(f"Threshold: {threshold.describe_cutoff(choices.novelty, t)} (the share of test images called novel "
-               f"set on the slider above).")
+    st.caption(f"Threshold: {threshold.describe_cutoff(choices.novelty, t)}; move it with the slider above.")
 
 c1, c2 = st.columns(2)
 with c1:

@@ -4,12 +4,18 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from zsl_app.testing import REPO, configure, data_path, reference
+from zsl_app.testing import REPO, data_path, environment, reference
 
-configure()
 pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
 APP = str(REPO / "app.py")
 TIMEOUT = 900
+
+
+@pytest.fixture(autouse=True)
+def _app_env(monkeypatch):
+    """The app's test settings (small cached features, the test data), for this test only."""
+    for key, value in environment().items():
+        monkeypatch.setenv(key, value)
 
 
 def metrics(at) -> dict[str, str]:
@@ -84,6 +90,6 @@ def test_paper_features_option_trains():
     at.radio(key="features").set_value("coates").run()
     assert not at.exception, at.exception
     assert len(at.metric) == 4
-    assert any("never seen" in c.value for c in at.sidebar.caption), "the note on what the features have seen"
+    assert any("no outside data" in c.value for c in at.sidebar.caption), "the note on what the features have seen"
     at.radio(key="features").set_value("efficientnet").run()
     assert any("ImageNet" in c.value for c in at.sidebar.caption)

@@ -4,13 +4,19 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from zsl_app.testing import REPO, configure, data_path, reference
+from zsl_app.testing import REPO, data_path, environment, reference
 from zsl_core.evaluation import threshold_sweep
 
-configure()
 pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
 PAGE = str(REPO / "pages" / "1_Threshold_tradeoff.py")
 TIMEOUT = 900
+
+
+@pytest.fixture(autouse=True)
+def _app_env(monkeypatch):
+    """The app's test settings (small cached features, the test data), for this test only."""
+    for key, value in environment().items():
+        monkeypatch.setenv(key, value)
 
 
 def metrics(at) -> dict[str, str]:

@@ -8,7 +8,26 @@ from zsl_core.evaluation import (all_pairs_matrix, ausuc, best_point, confusion_
 from zsl_core.mapping import LinearMapping, validation_split
 from zsl_core.model import ZeroShotClassifier
 
-from test_model import NAMES, planted
+NAMES = ["a", "b", "c", "d", "ab", "cd"]
+
+
+def planted(n_per=150, n_test=60, d=60, D=50, seed=0):
+    """6 classes; 'ab' and 'cd' have word vectors between those of a, b and of c, d (as in test_model)."""
+    rng = np.random.default_rng(seed)
+    V = np.zeros((6, D))
+    V[:4] = rng.normal(size=(4, D)) * 0.6
+    V[4] = 0.5 * (V[0] + V[1])
+    V[5] = 0.5 * (V[2] + V[3])
+    L = rng.normal(size=(D, d)) / np.sqrt(D)
+
+    def draw(n):
+        y = np.repeat(np.arange(6), n)
+        Z = V[y] + 0.25 * rng.normal(size=(y.size, D))
+        return (Z @ L + 0.1 * rng.normal(size=(y.size, d))).astype(np.float32), y
+
+    X, y = draw(n_per)
+    Xt, yt = draw(n_test)
+    return X, y, Xt, yt, V
 
 
 @pytest.fixture(scope="module")
@@ -74,21 +93,35 @@ def test_confusion_matrix():
         confusion_matrix([0, 3], [0, 1], 3)
 
 
-def test_pair_accuracy_equals_refitting_linear_mapping(setup):
+@pytest.mark.parametrize("centers", ["calibrated", "word"])
+def test_pair_accuracy_equals_refitting_linear_mapping(setup, centers):
     _, X, y, Xt, yt, V = setup
     pair = (0, 3)  # a = 2·ab - b and d = 2·cd - c: both in the span of the classes kept
-    got = zero_shot_pair_accuracy(X, y, Xt, yt, V, pair)
+    got = zero_shot_pair_accuracy(X, y, Xt, yt, V, pair, unseen_centers=centers)
     # The same computation from the raw rows: the fixed split restricted to the kept classes, standardised
-    # with the kept training part's statistics, alpha chosen on the kept validation part.
+    # with the kept training part's statistics, alpha chosen on the kept validation part, prototypes
+    # calibrated on the kept validation part's mapped class means.
     fit, val = validation_split(y, 0.15, 0)
     keep = lambda idx: idx[~np.isin(y[idx], pair)]
     fit, val = keep(fit), keep(val)
     mu, sd = X[fit].mean(0, dtype=np.float64), X[fit].std(0, dtype=np.float64)
     z = lambda A: (A - mu) / sd
     est = LinearMapping().fit(z(X[fit]), V[y[fit]], validation_data=(z(X[val]), V[y[val]]))
+    kept = [1, 2, 4, 5]
+    Fv = est.predict(z(X[val]))
+    cent = np.stack([Fv[y[val] == c].mean(0) for c in kept])
+    W = V[kept]
+    if centers == "word":
+        protos = V[list(pair)]
+    else:
+        # projection onto the affine span of the kept vectors, then the seen classes' shrinkage
+        Bm = np.linalg.svd(W - W.mean(0), full_matrices=False)[2][:3]
+        P = (V[list(pair)] - W.mean(0)) @ Bm.T @ Bm
+        s = np.sum((cent - cent.mean(0)) * (W - W.mean(0))) / np.sum((W - W.mean(0)) ** 2)
+        protos = cent.mean(0) + s * P
     rows = np.isin(yt, pair)
     F = est.predict(z(Xt[rows]))
-    d = ((F[:, None] - V[list(pair)][None]) ** 2).sum(2)
+    d = ((F[:, None] - protos[None]) ** 2).sum(2)
     expected = np.mean(np.array(pair)[d.argmin(1)] == yt[rows])
     assert got == pytest.approx(expected)
     assert got > 0.8
@@ -127,8 +160,11 @@ def test_distractor_curve_monotone_on_planted_case(setup):
     assert curve["unseen"][0] == pytest.approx(two_way)
     gated0 = np.mean((m.predict_from_scores(s) == yt)[rows])
     assert curve["gated"][0] == pytest.approx(gated0)
-    # a distractor equal to a true class vector ties and ties go to the true class
-    same = distractor_curve(m, Xt, yt, V[[4]], counts=[0, 1], scores=s)
+    # a distractor equal to a true class vector ties and ties go to the true class (with the paper's
+    # word-vector centres the prototypes are the vectors themselves, so the tie is exact)
+    _, X, y, _, _, _ = setup
+    w = ZeroShotClassifier(unseen_centers="word", softmax_C=1.0).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V)
+    same = distractor_curve(w, Xt, yt, V[[4]], counts=[0, 1])
     assert same["unseen"][0] == same["unseen"][1]
 
 

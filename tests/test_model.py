@@ -51,7 +51,7 @@ def test_fitted_attributes(fitted, data):
     assert m.class_names_ == NAMES and m.class_vectors_.shape == (6, 50)
     assert np.isfinite(m.threshold_) and m.mapping_.alpha_ > 0 and m.softmax_.C_ > 0
     # the default threshold flags seen_false_novel of the held-out seen images
-    assert np.mean(m.validation_novelty_ > m.threshold_) == pytest.approx(0.1, abs=0.03)
+    assert np.mean(m.validation_novelty_ > m.threshold_) == pytest.approx(m.seen_false_novel, abs=0.03)
 
 
 def test_seen_and_unseen_accuracy_well_above_chance(fitted, data):
@@ -60,9 +60,9 @@ def test_seen_and_unseen_accuracy_well_above_chance(fitted, data):
     sweep = threshold_sweep(s, yt, fitted.seen_, fitted.unseen_)
     best = best_point(sweep, "H")
     assert best["seen"] > 0.8 and best["unseen"] > 0.8
-    pred = fitted.predict(Xt)  # default threshold
+    pred = fitted.predict(Xt)  # default threshold: flags ~35 % of seen images, so seen accuracy pays for it
     seen_rows = yt < 4
-    assert np.mean(pred[seen_rows] == yt[seen_rows]) > 0.7
+    assert np.mean(pred[seen_rows] == yt[seen_rows]) > 0.5   # chance: 0.25 (4 seen classes)
     assert np.mean(pred[~seen_rows] == yt[~seen_rows]) > 0.7
     # 2-way among the unseen classes (gate bypassed): the map carries over to unseen classes
     assert np.mean(fitted.unseen_[s.unseen_proba[~seen_rows][:, 4:].argmax(1)] == yt[~seen_rows]) > 0.9
@@ -137,13 +137,20 @@ def test_word_vectors_source_and_mlp_mapping(data):
     assert np.mean(m.predict(Xt, threshold=np.inf)[yt < 4] == yt[yt < 4]) > 0.8
 
 
-def test_softmax_equals_sklearn_logistic_regression():
+@pytest.mark.parametrize("precondition", [True, False])
+def test_softmax_equals_sklearn_logistic_regression(monkeypatch, precondition):
+    if not precondition:  # the path taken for very wide features (e.g. 12,800-d Coates features)
+        import zsl_core.model as model_module
+
+        monkeypatch.setattr(model_module, "_PRECOND_MAX_DIM", 4)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)).astype(np.float32)
     y = (X[:, 0] + 0.5 * X[:, 1] + 0.7 * rng.normal(size=300) > 0).astype(int) + (X[:, 2] > 0.5)
     ours = SoftmaxRegression(C=0.5, max_iter=300).fit(X, y)
     ref = LogisticRegression(C=0.5, max_iter=2000, tol=1e-10).fit(X, y)
-    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=2e-3)
+    # float32 products: without the preconditioner the last flat directions are below the objective's
+    # float32 resolution, so the unpreconditioned fit stops a little earlier
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=2e-3 if precondition else 5e-3)
 
 
 def test_softmax_path_chooses_on_validation():
@@ -178,3 +185,31 @@ def test_fit_errors_are_helpful(data):
         ZeroShotClassifier(mapping="svm").fit(X, y, NAMES, ["ab"], class_vectors=V)
     with pytest.raises(RuntimeError, match="not fitted"):
         ZeroShotClassifier().predict(X)
+
+
+def test_unseen_prototypes():
+    # Seen vectors span a 2-d affine plane in 4-d; the mapped validation class means are the seen vectors
+    # pulled halfway to their mean (shrinkage 0.5).
+    from zsl_core.model import _apply_prototype_map, _prototype_map
+
+    W = np.array([[0.0, 0, 0, 0], [2.0, 0, 0, 0], [0.0, 2, 0, 0]])
+    cent = W.mean(0) + 0.5 * (W - W.mean(0))
+    u = np.array([[1.0, 1.0, 3.0, -1.0]])  # in-plane part (1, 1, 0, 0), out-of-plane part (0, 0, 3, -1)
+    word = _apply_prototype_map(_prototype_map(W, cent, "word"), u)
+    proj = _apply_prototype_map(_prototype_map(W, cent, "projected"), u)
+    cal = _apply_prototype_map(_prototype_map(W, cent, "calibrated"), u)
+    np.testing.assert_allclose(word, u)
+    np.testing.assert_allclose(proj, [[1.0, 1.0, 0.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(cal, W.mean(0) + 0.5 * (proj - W.mean(0)), atol=1e-12)
+    # seen vectors are their own projections
+    np.testing.assert_allclose(_apply_prototype_map(_prototype_map(W, cent, "projected"), W), W, atol=1e-12)
+
+
+def test_model_unseen_centres(fitted, data):
+    X, y, Xt, yt, V = data
+    m = fitted
+    np.testing.assert_allclose(m.unseen_centers_, m.prototypes(V[m.unseen_]))
+    word = ZeroShotClassifier(unseen_centers="word", softmax_C=1.0).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V)
+    np.testing.assert_allclose(word.unseen_centers_, V[[4, 5]])
+    with pytest.raises(ValueError, match="unseen_centers"):
+        ZeroShotClassifier(unseen_centers="mean").fit(X, y, NAMES, ["ab"], class_vectors=V)

@@ -183,6 +183,7 @@ class Trained:
 def trained(choices: Choices, progress: Progress = None) -> Trained:
     """The trained model for ``choices`` with its test-set scores (raises :class:`TrainingProblem`)."""
     from zsl_core.model import ZeroShotClassifier
+    from zsl_core.semantic import OutOfVocabularyError
 
     def compute():
         feats = features(choices, progress)
@@ -194,7 +195,14 @@ def trained(choices: Choices, progress: Progress = None) -> Trained:
         model = ZeroShotClassifier(word_vectors=words(), mapping=choices.mapping, novelty=choices.novelty,
                                    random_state=0)
         stage = None if progress is None else (lambda step, done, total: progress(f"Training: {step}", done, total))
-        model.fit(feats.X_train, data.train_labels, list(data.class_names), list(choices.unseen), progress=stage)
+        try:
+            model.fit(feats.X_train, data.train_labels, list(data.class_names), list(choices.unseen),
+                      progress=stage)
+        except OutOfVocabularyError as error:
+            hint = f" Close words: {', '.join(error.suggestions)}." if error.suggestions else ""
+            raise TrainingProblem(f"The class name “{error.name}” has no GloVe word vector (“{error.word}” is not in "
+                                  f"the vocabulary), so the model cannot place it in word space. Rename its "
+                                  f"folder in the dataset.{hint}") from None
         train_seconds = time.perf_counter() - started
         scores = model.decompose(feats.X_test)
         return Trained(choices, model_key(choices), data, feats, model, scores, train_seconds)
@@ -388,7 +396,8 @@ def pairs(choices: Choices, progress: Progress = None) -> np.ndarray:
         vectors = words().class_vectors(list(data.class_names))
         # Also on disk (45 trainings take a while): keyed by the engine's feature key, which covers the
         # dataset's fingerprint, the extractor and its parameters.
-        path = cache_dir() / "app" / f"pairs-{make_key(features=feats.key, mapping=choices.mapping, words=words().fingerprint)}.npz"
+        key = make_key(features=feats.key, mapping=choices.mapping, words=words().fingerprint)
+        path = cache_dir() / "app" / f"pairs-{key}.npz"
         cached = load_arrays(path)
         if cached is not None and cached["matrix"].shape == (len(vectors), len(vectors)):
             return cached["matrix"]

@@ -6,20 +6,15 @@ Widget keys (tests drive them): ``data_source``, ``subset``, ``features``, ``map
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import streamlit as st
 
 from zsl_app import pipeline, state
 from zsl_app.progress import StreamlitProgress
 from zsl_app.state import Choices
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-
 FEATURE_NOTES = {
-    "coates": "The paper's features: learned from CIFAR-10's own training images without labels, so held-out "
-              "classes are truly never seen.",
+    "coates": "The paper's features: learned without labels from this dataset's own training images (k-means "
+              "on small patches), no outside data; the held-out classes' labels are never used.",
     "efficientnet": "Pretrained on ImageNet, which has cats and trucks: its features have already seen the "
                     "held-out classes, so its \"zero-shot\" is softer than the paper's.",
 }
@@ -78,7 +73,7 @@ def _model_widgets(class_names: list[str]) -> tuple[str, str, str, tuple[str, ..
     return features, mapping, novelty, tuple(sorted(unseen, key=class_names.index))
 
 
-def render() -> tuple[Choices | None, object]:
+def render() -> tuple[Choices, object]:
     """Draw the sidebar; return the choices and the loaded dataset.
 
     When the dataset cannot be loaded, draws the "how to point the app at a local copy" page and stops.
@@ -91,7 +86,7 @@ def render() -> tuple[Choices | None, object]:
         data = pipeline.dataset(source, subset, bar)
     except (DatasetError, OSError) as error:  # OSError: e.g. $ZSL_DATA_DIR names a file, not a folder
         bar.clear()
-        no_data_page(source, error)
+        no_data_page(error)
         st.stop()
     bar.clear()
     features, mapping, novelty, unseen = _model_widgets(list(data.class_names))
@@ -102,7 +97,7 @@ def render() -> tuple[Choices | None, object]:
     return choices, data
 
 
-def no_data_page(source: str | None, error: Exception) -> None:
+def no_data_page(error: Exception) -> None:
     from zsl_core.data import default_data_dir
 
     st.title("No dataset yet")
@@ -124,7 +119,7 @@ With the box empty the app looks in the default data folder `{default_data_dir()
     )
 
 
-def load_model(choices: Choices, *, need_model: bool = True) -> pipeline.Trained | None:
+def load_model(choices: Choices) -> pipeline.Trained:
     """Train (or fetch) the model for ``choices`` with visible progress; on an impossible choice, say why
     and stop the page."""
     data = pipeline.dataset(choices.source, choices.subset)
@@ -134,10 +129,16 @@ def load_model(choices: Choices, *, need_model: bool = True) -> pipeline.Trained
         st.stop()
     if pipeline.is_cached("model", pipeline.model_key(choices)):
         return pipeline.trained(choices)
+    note = st.empty()
     bar = StreamlitProgress()
     try:
         if not pipeline.is_cached("features", pipeline.features_key(choices)):
+            from zsl_core.cache import cache_dir
+
+            note.caption(f"Preparing {choices.features} features of every image. The first time this takes a while; "
+                         f"they are then kept in {cache_dir() / 'features'} and later starts take seconds.")
             pipeline.features(choices, bar)
+        note.empty()
         bar.clear()
         held = " + ".join(choices.unseen)
         with st.spinner(f"Training the {choices.mapping} mapping, softmax and {choices.novelty} novelty "
@@ -147,9 +148,6 @@ def load_model(choices: Choices, *, need_model: bool = True) -> pipeline.Trained
         st.warning(str(error))
         st.stop()
     finally:
+        note.empty()
         bar.clear()
 
-
-def feature_params_text(choices: Choices) -> str:
-    params = json.loads(choices.feature_params)
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "defaults"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -46,12 +46,10 @@ class Choices:
         return replace(self, **changes)
 
     def describe(self) -> str:
-        size = "full dataset" if self.subset is None else f"{self.subset[0]:,} train / {self.subset[1]:,} test per class"
+        size = ("full dataset" if self.subset is None
+                else f"{self.subset[0]:,} train / {self.subset[1]:,} test per class")
         return (f"{self.features} features · {self.mapping} mapping · {self.novelty} novelty · "
                 f"held out: {', '.join(self.unseen) or 'none'} · {size}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 # --- defaults from the environment -------------------------------------------------------------------------

@@ -4,13 +4,14 @@ Environment (all optional):
 
 * ``ZSL_TEST_DATA``: the dataset (default ``../shared/datasets/cifar10-jpg.tar.gz`` from the repo root);
 * ``ZSL_CACHE_DIR``: the cache, shared by every test of a run (default: a fixed folder in the system's temp
-  folder, so a second run reuses the features of the first);
+  folder, so a second run reuses the features of the first; CI sets a fresh one);
 * ``ZSL_APP_SUBSET``: images per class (default ``100,40``);
 * ``ZSL_APP_FEATURE_PARAMS``: extractor parameters (default: EfficientNet at 64×64, its small size).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import tempfile
@@ -26,21 +27,42 @@ def data_path() -> Path:
     return Path(os.environ.get("ZSL_TEST_DATA") or DEFAULT_DATA)
 
 
-def configure(subset: str = TEST_SUBSET) -> dict[str, str]:
-    """Set the environment the app reads (idempotent; values already set win) and return it."""
+def environment(subset: str = TEST_SUBSET) -> dict[str, str]:
+    """The environment the app reads in tests: values already set win, except the data path (the test data).
+
+    Nothing is changed here; tests apply it with ``monkeypatch`` (see :func:`app_env` for code outside a test).
+    """
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "user"
-    os.environ.setdefault("ZSL_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"zsl_explorer_test_cache-{user}"))
-    os.environ.setdefault("ZSL_APP_SUBSET", subset)
-    os.environ.setdefault("ZSL_APP_FEATURE_PARAMS", TEST_FEATURE_PARAMS)
-    os.environ["ZSL_DATA_DIR"] = str(data_path())
-    return {k: os.environ[k] for k in ("ZSL_CACHE_DIR", "ZSL_APP_SUBSET", "ZSL_APP_FEATURE_PARAMS", "ZSL_DATA_DIR")}
+    cache = os.environ.get("ZSL_CACHE_DIR") or str(Path(tempfile.gettempdir()) / f"zsl_explorer_test_cache-{user}")
+    return {
+        "ZSL_CACHE_DIR": cache,
+        "ZSL_APP_SUBSET": os.environ.get("ZSL_APP_SUBSET") or subset,
+        "ZSL_APP_FEATURE_PARAMS": os.environ.get("ZSL_APP_FEATURE_PARAMS") or TEST_FEATURE_PARAMS,
+        "ZSL_DATA_DIR": str(data_path()),
+    }
 
 
-def parse_subset() -> tuple[int, int]:
-    train, test = (int(v) for v in os.environ.get("ZSL_APP_SUBSET", TEST_SUBSET).split(","))
+@contextlib.contextmanager
+def app_env(subset: str = TEST_SUBSET):
+    """Apply :func:`environment` to ``os.environ`` for the duration of a ``with`` block, then restore it."""
+    env = environment(subset)
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def parse_subset(text: str) -> tuple[int, int]:
+    train, test = (int(v) for v in text.split(","))
     return train, test
 
 
@@ -57,11 +79,11 @@ def reference(unseen=("cat", "truck"), novelty: str = "gaussian", mapping: str =
     from zsl_core.model import ZeroShotClassifier
     from zsl_core.semantic import WordVectors
 
-    configure()
-    train, test = parse_subset()
-    data = load_dataset(data_path()).subset(train, test, seed=0)
-    params = json.loads(os.environ["ZSL_APP_FEATURE_PARAMS"]).get(features) or None
-    feats = compute_features(data, features, params)
+    with app_env() as env:
+        train, test = parse_subset(env["ZSL_APP_SUBSET"])
+        data = load_dataset(data_path()).subset(train, test, seed=0)
+        params = json.loads(env["ZSL_APP_FEATURE_PARAMS"]).get(features) or None
+        feats = compute_features(data, features, params)
     model = ZeroShotClassifier(word_vectors=WordVectors.from_glove_package(), mapping=mapping, novelty=novelty,
                                random_state=0).fit(feats.X_train, data.train_labels, list(data.class_names),
                                                    list(unseen))

@@ -3,8 +3,9 @@
 .. math:: P(y \\mid x) = P(y \\mid V{=}s, x)\\,P(V{=}s \\mid x) + P(y \\mid V{=}u, x)\\,P(V{=}u \\mid x)
 
 * ``P(y | V=s, x)``: multinomial logistic regression (L2) on the standardised image features, seen classes.
-* ``P(y | V=u, x)``: isometric Gaussians with a shared variance around the unseen classes' word vectors,
-  evaluated at the mapped point ``f = θ(x)`` (so its argmax is the nearest unseen word vector).
+* ``P(y | V=u, x)``: isometric Gaussians with a shared variance around the unseen classes' word vectors
+  (by default projected onto the span the map can reach and calibrated, see ``unseen_centers``),
+  evaluated at the mapped point ``f = θ(x)`` (so its argmax is the nearest unseen centre).
 * ``P(V=u | x)``: ``gate='hard'``: 1 if ``novelty_score(f) > threshold`` else 0 (the paper's threshold on the
   Gaussian marginal likelihood, or on the LoOP probability); ``gate='mixture'``: the detector's
   ``novelty_probability`` (the LoOP probability; for the Gaussian detector its LoOP-style normalisation).
@@ -18,10 +19,10 @@ Cross-Modal Transfer.* NIPS 2013.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 import torch
 from scipy.special import logsumexp
 
@@ -33,6 +34,7 @@ __all__ = ["ZSLScores", "ZeroShotClassifier", "SoftmaxRegression"]
 
 MAPPINGS = {"linear": LinearMapping, "mlp": TanhMLPMapping}
 DETECTORS = {"gaussian": GaussianNoveltyDetector, "loop": LoOPNoveltyDetector}
+UNSEEN_CENTERS = ("word", "projected", "calibrated")
 
 
 @dataclass
@@ -74,6 +76,116 @@ def _check_fitted(est, attr: str) -> None:
 
 
 # -- softmax -----------------------------------------------------------------------------------------------
+def _cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (x86 AVX512-BF16 / AMX, read from /proc/cpuinfo)."""
+    global _BF16
+    if _BF16 is None:
+        try:
+            with open("/proc/cpuinfo") as handle:
+                flags = handle.read(1 << 20)
+            _BF16 = ("avx512_bf16" in flags) or ("amx_bf16" in flags)
+        except OSError:
+            _BF16 = False
+    return _BF16
+
+
+_BF16 = None
+
+#: Above this many features the softmax is not preconditioned (see SoftmaxRegression._gram).
+_PRECOND_MAX_DIM = 4096
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """Run a block with ``n`` torch threads. A loop of many small tensor operations is latency-bound: on a
+    shared two-core machine every parallel region can wait a scheduler quantum for its second thread
+    (measured: 8 ms for a 4000 × 8 log-softmax with two threads under load, 0.3 ms with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(n, before)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1e-6,
+          ftol: float = 1e-10) -> np.ndarray:
+    """Minimise a smooth function with L-BFGS (two-loop recursion) and a backtracking Armijo line search.
+
+    Parameters
+    ----------
+    fun : callable(x) -> (float, ndarray)
+        Value and gradient at ``x`` (float64 1-D arrays).
+    x0 : ndarray (p,) float64
+    max_iter : int
+        Iterations (each costs one evaluation, more only when the line search backtracks).
+    history : int
+        Curvature pairs kept.
+    gtol, ftol : float
+        Stop when ``max |g| < gtol`` or the relative decrease of the value is below ``ftol``.
+
+    Returns
+    -------
+    ndarray (p,)
+
+    Notes
+    -----
+    A small in-house L-BFGS rather than scipy's L-BFGS-B or ``torch.optim.LBFGS``: on the shared two-core
+    machine, scipy's per-iteration overhead was 30 ms for 10k variables (more than the function itself),
+    torch's vector operations each waited ~8 ms for a second thread, and ``torch.optim.LBFGS``'s first call
+    imports ``torch._dynamo`` (about a second). The vector algebra here is plain numpy on 1-D float64
+    arrays (microseconds). On a well-preconditioned problem the unit step is nearly always accepted, so a
+    simple Armijo search suffices.
+    """
+    x = np.array(x0, dtype=np.float64)
+    f, g = fun(x)
+    S, Yh, rho = [], [], []
+    for _ in range(int(max_iter)):
+        if np.abs(g).max() < gtol:
+            break
+        # two-loop recursion: d = -H g
+        q = g.copy()
+        alphas = []
+        for s_, y_, r_ in zip(reversed(S), reversed(Yh), reversed(rho)):
+            a = r_ * np.dot(s_, q)
+            alphas.append(a)
+            q -= a * y_
+        if S:
+            q *= np.dot(S[-1], Yh[-1]) / np.dot(Yh[-1], Yh[-1])
+        else:
+            q *= min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
+        for (s_, y_, r_), a in zip(zip(S, Yh, rho), reversed(alphas)):
+            q += (a - r_ * np.dot(y_, q)) * s_
+        d = -q
+        slope = np.dot(g, d)
+        if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
+            S, Yh, rho = [], [], []
+            d = -g * min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
+            slope = np.dot(g, d)
+        step = 1.0
+        for _ in range(20):
+            x_new = x + step * d
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * step * slope:
+                break
+            step *= 0.5
+        else:
+            break
+        s_, y_ = x_new - x, g_new - g
+        sy = np.dot(s_, y_)
+        if sy > 1e-10 * np.dot(y_, y_):
+            S.append(s_)
+            Yh.append(y_)
+            rho.append(1.0 / sy)
+            if len(S) > history:
+                S.pop(0), Yh.pop(0), rho.pop(0)
+        done = abs(f - f_new) <= ftol * max(abs(f), abs(f_new), 1.0)
+        x, f, g = x_new, f_new, g_new
+        if done:
+            break
+    return x
+
+
 class SoftmaxRegression:
     r"""Multinomial logistic regression with an L2 penalty: preconditioned full-batch L-BFGS, torch float32.
 
@@ -96,11 +208,18 @@ class SoftmaxRegression:
     Cs : sequence of float or None
         The path. Default: the ``C`` values whose per-sample penalty on the subsample is
         ``λ ∈ {3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4}``.
-    max_iter : int, default 25
-        L-BFGS iterations of the final fit.
+    max_iter : int, default 15
+        L-BFGS iterations of the final fit (warm-started: on CIFAR-10 EfficientNet features 8, 15, 25 and 60
+        iterations gave held-out accuracies 0.848, 0.850, 0.850, 0.851).
     path_iter : int, default 10
         L-BFGS iterations per path point.
     selection_size : int, default 4000
+    precision : {'auto', 'float32', 'bfloat16'}, default 'auto'
+        Storage of the features in the products of the final fit (parameters, probabilities and the
+        objective stay float32). ``'auto'``: bfloat16 when the CPU multiplies it natively (AVX512-BF16 or
+        AMX), where the two ``n × d × K`` products are 3–5× faster (memory traffic halves); the rounding
+        of standardised features to 8 significant bits changed held-out accuracy by less than 0.1 % on
+        CIFAR-10 EfficientNet features. Elsewhere bfloat16 products are emulated and slow, so float32.
     random_state : int, default 0
 
     Attributes
@@ -119,24 +238,29 @@ class SoftmaxRegression:
     second-moment matrix plus the penalty — the Hessian of the penalised least-squares surrogate — which
     costs two ``d² K`` triangular solves per evaluation on top of the two ``n d K`` products and roughly
     halves the iterations needed. ``Xᵀ R`` is computed as ``(Rᵀ X)ᵀ``, several times faster in torch's CPU
-    BLAS for a narrow ``R``. scipy's L-BFGS-B is used rather than ``torch.optim.LBFGS``, whose first call
-    imports ``torch._dynamo`` (about a second).
+    BLAS for a narrow ``R``. The path on the small subsample runs single-threaded (latency-bound; see
+    ``_torch_threads``).
     """
 
     #: Default path as the per-sample penalty on the selection subsample.
     DEFAULT_LAMBDAS = (3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
 
-    def __init__(self, C=None, Cs=None, max_iter=25, path_iter=10, selection_size=4000, random_state=0):
+    def __init__(self, C=None, Cs=None, max_iter=15, path_iter=10, selection_size=4000, precision="auto",
+                 random_state=0):
         self.C = C
         self.Cs = Cs
         self.max_iter = max_iter
         self.path_iter = path_iter
         self.selection_size = selection_size
+        self.precision = precision
         self.random_state = random_state
 
     @staticmethod
     def _precond(G, lam):
-        """Lower Cholesky factor ``L`` of ``G + λI`` (float32 torch); ``W = L⁻ᵀ U``."""
+        """Lower Cholesky factor ``L`` of ``G + λI`` (float32 torch); ``W = L⁻ᵀ U``. ``None`` (no
+        preconditioning) when ``G`` is ``None`` (more than ``_PRECOND_MAX_DIM`` features)."""
+        if G is None:
+            return None
         A = G.clone()
         A.diagonal().add_(lam)
         return torch.linalg.cholesky(A).float()
@@ -145,50 +269,61 @@ class SoftmaxRegression:
     def _lbfgs(X, Y, W, b, lam, max_iter, L):
         """Minimise the per-sample objective over ``(W, b)`` from the given start; return the new (W, b).
 
-        L-BFGS-B (scipy) runs on ``U = Lᵀ W``: with ``L Lᵀ = G + λI`` the Hessian of the penalised
+        L-BFGS (:func:`lbfgs`) runs on ``U = Lᵀ W``: with ``L Lᵀ = G + λI`` the Hessian of the penalised
         least-squares surrogate, the problem in ``U`` is well conditioned.
         """
         n, d = X.shape
         K = Y.shape[1]
-        LT = L.T.contiguous()
+        LT = L.T.contiguous() if L is not None else None
 
         def unpack(theta):
             t = torch.from_numpy(theta.astype(np.float32))
             U = t[:d * K].reshape(d, K)
-            return torch.linalg.solve_triangular(LT, U, upper=True), t[d * K:]
+            W_ = torch.linalg.solve_triangular(LT, U, upper=True) if L is not None else U.clone()
+            return W_, t[d * K:].clone()
+
+        low = X.dtype == torch.bfloat16
 
         def fun(theta):
             W_, b_ = unpack(theta)
-            logp = torch.log_softmax(torch.addmm(b_, X, W_), dim=1)
-            loss = -(logp * Y).sum() / n + 0.5 * lam * (W_ * W_).sum()
+            Z = (X @ W_.bfloat16()).float() + b_ if low else torch.addmm(b_, X, W_)
+            logp = torch.log_softmax(Z, dim=1)
+            # accumulated in float64: near the optimum the decrease is below float32 resolution of the sum
+            loss = -(logp * Y).sum(dtype=torch.float64) / n + 0.5 * lam * (W_.double() ** 2).sum()
             R = (logp.exp() - Y) / n
-            gW = _tmm(X, R) + lam * W_                                   # (Rᵀ X)ᵀ: see mapping._tmm
-            gU = torch.linalg.solve_triangular(L, gW, upper=False)      # ∂/∂U = L⁻¹ ∂/∂W
-            return float(loss), np.concatenate([gU.numpy().ravel(), R.sum(0).numpy()]).astype(np.float64)
+            # (Rᵀ X)ᵀ: see mapping._tmm
+            gW = ((R.bfloat16().T @ X).T.float() if low else _tmm(X, R)) + lam * W_
+            gU = torch.linalg.solve_triangular(L, gW, upper=False) if L is not None else gW  # L⁻¹ ∂/∂W
+            return float(loss), torch.cat([gU.ravel(), R.sum(0)]).numpy().astype(np.float64)
 
-        theta0 = np.concatenate([(LT @ W).numpy().ravel(), b.numpy()]).astype(np.float64)
-        res = scipy.optimize.minimize(fun, theta0, jac=True, method="L-BFGS-B",
-                                      options={"maxiter": int(max_iter), "maxcor": 10, "ftol": 1e-10,
-                                               "gtol": 1e-7})
-        return unpack(res.x)
+        theta0 = torch.cat([(LT @ W if L is not None else W).ravel(), b]).numpy().astype(np.float64)
+        theta = lbfgs(fun, theta0, max_iter=int(max_iter))
+        return unpack(theta)
 
     @staticmethod
     def _gram(X):
+        if X.shape[1] > _PRECOND_MAX_DIM:
+            # e.g. 12,800-d Coates features: a d × d factorisation per path point would cost more than the
+            # iterations it saves; standardised features are already diagonally preconditioned.
+            return None
         return ((X.T @ X) / X.shape[0]).double()
 
-    def fit(self, X, y, n_classes=None, validation_data=None) -> "SoftmaxRegression":
+    def fit(self, X, y, n_classes=None, validation_data=None, selection_rows=None) -> "SoftmaxRegression":
         """Fit.
 
         Parameters
         ----------
         X : ndarray (n, d)
-            Standardised features (float32 is used internally).
+            Standardised features (float32 is used internally). The final fit uses every row.
         y : ndarray (n,)
             Integer labels in ``0..K-1``.
         n_classes : int or None
             ``K``; default ``y.max() + 1``.
         validation_data : tuple (X_val, y_val) or None
             Required when ``C is None``.
+        selection_rows : array of int or None
+            Rows of ``X`` the penalty-selection subsample is drawn from (default: all). Pass the rows that
+            are not in ``validation_data`` when ``X`` contains the validation rows too.
 
         Returns
         -------
@@ -200,7 +335,8 @@ class SoftmaxRegression:
         n = X.shape[0]
         Y = torch.nn.functional.one_hot(torch.from_numpy(y), K).float()
         rng = np.random.default_rng(self.random_state)
-        sub = np.sort(rng.choice(n, size=min(n, int(self.selection_size)), replace=False))
+        pool = np.arange(n) if selection_rows is None else np.asarray(selection_rows, dtype=np.int64)
+        sub = np.sort(rng.choice(pool, size=min(pool.size, int(self.selection_size)), replace=False))
         Xsub, Ysub = X[sub], Y[sub]
         G = self._gram(Xsub)
         W = torch.zeros(X.shape[1], K)
@@ -222,24 +358,31 @@ class SoftmaxRegression:
             if Cs.ndim != 1 or Cs.size == 0 or (Cs <= 0).any():
                 raise ValueError("Cs must be a non-empty sequence of positive numbers")
             best, rises, prev = None, 0, np.inf
-            for Cj in Cs:
-                lam = 1.0 / (Cj * ns)
-                W, b = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, self._precond(G, lam))
-                with torch.no_grad():
+            with _torch_threads(1):  # many small operations: latency-bound (see _torch_threads)
+                for Cj in Cs:
+                    lam = 1.0 / (Cj * ns)
+                    W, b = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, self._precond(G, lam))
                     Z = torch.addmm(b, Xv, W)
                     ll = float(torch.nn.functional.cross_entropy(Z, yv))
                     acc = float((Z.argmax(1) == yv).float().mean())
-                self.path_.append((float(Cj), ll, acc))
-                if best is None or ll < best[0]:
-                    best = (ll, float(Cj), W.clone(), b.clone())
-                rises = rises + 1 if ll > prev else 0
-                prev = ll
-                if rises >= 2:
-                    break
+                    self.path_.append((float(Cj), ll, acc))
+                    if best is None or ll < best[0]:
+                        best = (ll, float(Cj), W.clone(), b.clone())
+                    rises = rises + 1 if ll > prev else 0
+                    prev = ll
+                    if rises >= 2:
+                        break
             # Warm start the full fit from the subsample's best solution.
             _, C, W, b = best
         lam = 1.0 / (C * n)
-        W, b = self._lbfgs(X, Y, W, b, lam, self.max_iter, self._precond(G, lam))
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
+        low = self.precision == "bfloat16" or (self.precision == "auto" and _cpu_has_bf16())
+        Xf = X.bfloat16() if low else X
+        # Without the preconditioner (very wide features) L-BFGS needs more iterations.
+        iters = self.max_iter if G is not None else 3 * self.max_iter
+        W, b = self._lbfgs(Xf, Y, W, b, lam, iters, self._precond(G, lam))
+        del Xf
         self.C_ = C
         self.coef_ = W.numpy().copy()
         self.intercept_ = b.numpy().copy()
@@ -261,6 +404,41 @@ class SoftmaxRegression:
 
 
 # -- the classifier ----------------------------------------------------------------------------------------
+def _prototype_map(W_seen, centroids, kind):
+    """The affine rule ``w -> m + s · P(w - μ)`` that turns a word vector into an unseen-class centre.
+
+    ``P`` projects onto the span of the seen word vectors' differences (``μ`` their mean): a linear map fitted
+    to seen-class targets (and, very nearly, the tanh net, whose output layer is trained on them) can only
+    produce points in that affine span, so the component of an unseen word vector outside it is a
+    class-specific constant in every squared distance — it biases the nearest-vector rule towards the
+    unseen classes closest to the span and carries no information about the image. ``s`` and ``m`` come
+    from the held-out seen images: their per-class mapped centroids ``c_y`` regressed on ``w_y - μ``
+    (``s = Σ <c_y - m, w_y - μ> / Σ ||w_y - μ||²``, ``m`` = mean of the ``c_y``) — the L2 penalty pulls mapped
+    points towards the mean, and an unseen class's images are pulled the same way.
+    """
+    W_seen = np.asarray(W_seen, dtype=np.float64)
+    mu = W_seen.mean(0)
+    if kind == "word":
+        return {"kind": kind, "mu": mu, "basis": None, "m": mu, "s": 1.0}
+    Dm = W_seen - mu
+    _, sv, vt = np.linalg.svd(Dm, full_matrices=False)
+    basis = vt[sv > 1e-10 * max(sv.max(initial=0), 1e-300)]
+    if kind == "projected":
+        return {"kind": kind, "mu": mu, "basis": basis, "m": mu, "s": 1.0}
+    cent = np.asarray(centroids, dtype=np.float64)
+    m = cent.mean(0)
+    s = float(np.sum((cent - m) * Dm) / max(np.sum(Dm * Dm), 1e-300))
+    return {"kind": kind, "mu": mu, "basis": basis, "m": m, "s": s}
+
+
+def _apply_prototype_map(pm, V):
+    V = np.atleast_2d(np.asarray(V, dtype=np.float64))
+    if pm["kind"] == "word":
+        return V.copy()
+    P = (V - pm["mu"]) @ pm["basis"].T @ pm["basis"]
+    return pm["m"] + pm["s"] * P
+
+
 class ZeroShotClassifier:
     """Zero-shot classifier through cross-modal transfer (Socher et al. 2013).
 
@@ -280,18 +458,31 @@ class ZeroShotClassifier:
     threshold : float or None, default None
         Novel iff ``novelty_score > threshold``. ``None`` picks ``threshold_`` without any unseen image: the
         ``1 - seen_false_novel`` quantile of the novelty scores of held-out *seen* validation images.
-    seen_false_novel : float in [0, 1), default 0.1
-        Fraction of held-out seen images the default threshold calls novel.
+    seen_false_novel : float in [0, 1), default 0.35
+        Fraction of held-out seen images the default threshold calls novel. 0.35 was chosen with a
+        pseudo-unseen protocol on CIFAR-10 EfficientNet features that never touched test images or the real
+        unseen classes: with 2 of the 8 seen classes held out as pseudo-unseen (5 pairs, linear and MLP
+        maps), the threshold of best harmonic mean H flagged 28–47 % (median 36 %) of held-out seen images,
+        and flagging 30–40 % came within 0.02 of the best H, where 10 % lost 0.1–0.4. It trades seen
+        accuracy for unseen accuracy; lower it when unseen images are rare.
     validation_fraction : float, default 0.15
         Stratified share of the seen training rows held out. They choose the ridge penalty / weight decay
         and the softmax penalty, calibrate the detector (``calibration='validation'``), and set
-        ``threshold_``. Mapping and softmax are *not* refitted on them (see Notes).
+        ``threshold_``. The mapping is *not* refitted on them; the softmax is (see Notes).
     calibration : {'validation', 'train'}, default 'validation'
         Which mapped points the detector is fitted on: the held-out validation images (the mapping never saw
         them, so their spread matches test images) or the mapping's own training images (the paper; their
         mapped points are too tight, so too much is called novel).
     softmax_C : float or None, default None
         Inverse L2 strength of the seen softmax (scikit-learn's ``C``); ``None`` chooses it on validation.
+    unseen_centers : {'calibrated', 'projected', 'word'}, default 'calibrated'
+        Centres of the unseen classes' Gaussians. ``'word'``: the word vectors (the paper). ``'projected'``:
+        their projections onto the affine span of the seen classes' word vectors, where every mapped point
+        lies (see :meth:`prototypes`). ``'calibrated'``: those projections shrunk towards the mean of the
+        mapped held-out seen images by the factor the seen classes show (ridge shrinks by ~0.7 on CIFAR-10).
+        On the pseudo-unseen protocol (5 held-out pairs among the 8 seen classes, linear map) the 2-way
+        unseen accuracy was 0.79 / 0.89 / 0.90 for word / projected / calibrated (dog vs automobile: 0.58 /
+        0.89 / 0.93). Uses only seen images and the unseen classes' word vectors.
     mapping_params, novelty_params : dict or None
         Extra keyword arguments for the mapping / detector constructors (e.g. ``{'alpha': 10.0}``,
         ``{'centers': 'centroid'}``, ``{'max_reference': 5000}``).
@@ -309,9 +500,13 @@ class ZeroShotClassifier:
     softmax_ : SoftmaxRegression
         Over the seen classes, in the order of ``seen_``.
     detector_ : GaussianNoveltyDetector or LoOPNoveltyDetector
+    unseen_centers_ : ndarray (U, D)
+        Centres of the unseen classes' Gaussians (rows in the order of ``unseen_``).
+    prototype_map_ : dict
+        The rule behind ``unseen_centers_`` (see :meth:`prototypes`).
     unseen_sigma2_ : float
         Shared variance of the unseen Gaussians: the mean squared distance per dimension of held-out mapped
-        seen points to their own word vectors.
+        seen points to their own class's centre under the same rule.
     threshold_ : float
     validation_novelty_ : ndarray (n_val,)
         Novelty scores of the held-out seen images (leave-one-out for LoOP when they are its reference).
@@ -324,15 +519,16 @@ class ZeroShotClassifier:
 
     Notes
     -----
-    Mapping, softmax and detector are all fitted on the same split: the detector's variances are calibrated
-    on mapped points the mapping never saw, and stay valid only for that mapping, so the mapping is not
-    refitted on the validation rows afterwards (losing 15 % of the training rows costs little; refitting
-    would also double the cost of the MLP).
+    The mapping is fitted on the training part only: the detector's variances are calibrated on mapped
+    points the mapping never saw, and stay valid only for that mapping, so it is not refitted on the
+    validation rows afterwards (losing 15 % of its rows costs little; refitting would also double the cost
+    of the MLP). The softmax's penalty is chosen against the validation part, after which the softmax is
+    refitted on every seen row, since nothing downstream needs its held-out outputs.
     """
 
     def __init__(self, word_vectors=None, mapping="linear", novelty="gaussian", gate="hard", threshold=None,
-                 seen_false_novel=0.1, validation_fraction=0.15, calibration="validation", softmax_C=None,
-                 mapping_params=None, novelty_params=None, random_state=0):
+                 seen_false_novel=0.35, validation_fraction=0.15, calibration="validation", softmax_C=None,
+                 unseen_centers="calibrated", mapping_params=None, novelty_params=None, random_state=0):
         self.word_vectors = word_vectors
         self.mapping = mapping
         self.novelty = novelty
@@ -342,6 +538,7 @@ class ZeroShotClassifier:
         self.validation_fraction = validation_fraction
         self.calibration = calibration
         self.softmax_C = softmax_C
+        self.unseen_centers = unseen_centers
         self.mapping_params = mapping_params
         self.novelty_params = novelty_params
         self.random_state = random_state
@@ -350,7 +547,7 @@ class ZeroShotClassifier:
         """The constructor arguments (scikit-learn style)."""
         return {k: getattr(self, k) for k in (
             "word_vectors", "mapping", "novelty", "gate", "threshold", "seen_false_novel",
-            "validation_fraction", "calibration", "softmax_C", "mapping_params", "novelty_params",
+            "validation_fraction", "calibration", "softmax_C", "unseen_centers", "mapping_params", "novelty_params",
             "random_state")}
 
     # -- validation of the call ----------------------------------------------------------------------------
@@ -365,6 +562,8 @@ class ZeroShotClassifier:
             raise ValueError(f"calibration must be 'validation' or 'train'; got {self.calibration!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
+        if self.unseen_centers not in UNSEEN_CENTERS:
+            raise ValueError(f"unseen_centers must be one of {UNSEEN_CENTERS}; got {self.unseen_centers!r}")
         if not 0 <= self.seen_false_novel < 1:
             raise ValueError(f"seen_false_novel must be in [0, 1); got {self.seen_false_novel!r}")
         if self.threshold is not None and not isinstance(self.threshold, (int, float, np.floating, np.integer)):
@@ -439,29 +638,39 @@ class ZeroShotClassifier:
         class_vectors = np.asarray(class_vectors, dtype=np.float64)
         if class_vectors.ndim != 2 or class_vectors.shape[0] != C:
             raise ValueError(f"class_vectors must have shape ({C}, D), one row per class; got {class_vectors.shape}")
-        keep = np.isin(y, seen_idx)
-        Xs, ys = X[keep], y[keep]
+        keep_idx = np.flatnonzero(np.isin(y, seen_idx))
         local = np.full(C, -1, dtype=np.int64)
         local[seen_idx] = np.arange(seen_idx.size)
-        yl = local[ys]
+        yl = local[y[keep_idx]]
         counts = np.bincount(yl, minlength=seen_idx.size)
         if (counts < 2).any():
             missing = [class_names[seen_idx[i]] for i in np.flatnonzero(counts < 2)]
             raise ValueError(f"every seen class needs at least 2 training images (for the validation split);"
                              f" too few for {missing}")
-        Xs = np.ascontiguousarray(Xs, dtype=np.float32)
-        if not np.isfinite(Xs).all():
-            raise ValueError("X contains NaN or infinite values")
 
         report(progress, "standardising", 0, 4)
-        self.mean_ = Xs.mean(axis=0, dtype=np.float64).astype(np.float32)
-        sd = Xs.std(axis=0, dtype=np.float64)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
-        Xs -= self.mean_
-        Xs /= self.scale_
         fit_idx, val_idx = validation_split(yl, self.validation_fraction, self.random_state)
-        Xtr, ytr, Xval, yval = Xs[fit_idx], yl[fit_idx], Xs[val_idx], yl[val_idx]
-        del Xs
+        # One gather puts the training part first and the validation part last, so both are contiguous
+        # views of a single standardised copy (unseen-class rows are never read).
+        order = np.concatenate([fit_idx, val_idx])
+        n_fit = fit_idx.size
+        # np.take is several times faster than fancy indexing for a row gather (0.02 s vs 0.16 s, 40k rows).
+        Xs = np.ascontiguousarray(np.take(X, keep_idx[order], axis=0), dtype=np.float32)
+        yl = yl[order]
+        mean = Xs.mean(axis=0, dtype=np.float64)
+        if not np.isfinite(mean).all():
+            raise ValueError("X contains NaN or infinite values")
+        Xt = torch.from_numpy(Xs)
+        Xt -= torch.from_numpy(mean.astype(np.float32))
+        # Column sums of squares of the centred copy without a temporary the size of X (relative error
+        # ~1e-4 from float32 accumulation: irrelevant for a scale).
+        sd = np.sqrt(np.einsum("ij,ij->j", Xs, Xs).astype(np.float64) / Xs.shape[0])
+        if not np.isfinite(sd).all():
+            raise ValueError("X contains NaN or infinite values")
+        self.mean_ = mean.astype(np.float32)
+        self.scale_ = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
+        Xt /= torch.from_numpy(self.scale_)
+        Xtr, ytr, Xval, yval = Xs[:n_fit], yl[:n_fit], Xs[n_fit:], yl[n_fit:]
         W_seen = class_vectors[seen_idx]
         times["prepare"] = time.perf_counter() - t_start
 
@@ -487,14 +696,21 @@ class ZeroShotClassifier:
             detector.fit(mapping.predict(Xtr), ytr, W_seen)
             val_novelty = detector.novelty_score(F_val)
         D = class_vectors.shape[1]
-        self.unseen_sigma2_ = float(max(((F_val - W_seen[yval]) ** 2).sum(1).mean() / D, 1e-12))
+        centroids = np.stack([F_val[yval == c].mean(0) for c in range(seen_idx.size)])
+        self.prototype_map_ = _prototype_map(W_seen, centroids, self.unseen_centers)
+        own = _apply_prototype_map(self.prototype_map_, W_seen)[yval]
+        self.unseen_sigma2_ = float(max(((F_val - own) ** 2).sum(1).mean() / D, 1e-12))
+        self.unseen_centers_ = _apply_prototype_map(self.prototype_map_, class_vectors[unseen_idx])
         times["novelty"] = time.perf_counter() - t
 
         report(progress, "softmax", 3, 4)
         t = time.perf_counter()
         softmax_ = SoftmaxRegression(C=self.softmax_C, random_state=self.random_state)
-        softmax_.fit(Xtr, ytr, n_classes=seen_idx.size,
+        # C is chosen on the training part against the validation part; the final softmax is then fitted on
+        # every seen row (nothing downstream needs held-out softmax outputs).
+        softmax_.fit(Xs, yl, n_classes=seen_idx.size, selection_rows=np.arange(n_fit),
                      validation_data=None if self.softmax_C is not None else (Xval, yval))
+        del Xs
         times["softmax"] = time.perf_counter() - t
 
         self.class_names_ = class_names
@@ -546,10 +762,28 @@ class ZeroShotClassifier:
     def unseen_log_proba(self, F) -> np.ndarray:
         """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U)."""
         _check_fitted(self, "threshold_")
-        Wu = self.class_vectors_[self.unseen_]
+        Wu = self.unseen_centers_
         sq = ((F[:, None, :] - Wu[None, :, :]) ** 2).sum(2)
         logits = -sq / (2 * self.unseen_sigma2_)
         return logits - logsumexp(logits, axis=1, keepdims=True)
+
+    def prototypes(self, vectors) -> np.ndarray:
+        """Where the unseen classifier centres the Gaussian of a class with these word vectors.
+
+        Parameters
+        ----------
+        vectors : array-like of shape (k, D)
+            Word vectors (unseen classes, or distractor words).
+
+        Returns
+        -------
+        ndarray of shape (k, D)
+            The vectors themselves (``unseen_centers='word'``), their projections onto the affine span of the
+            seen classes' word vectors (``'projected'``), or those projections shrunk like the mapped
+            validation images (``'calibrated'``).
+        """
+        _check_fitted(self, "threshold_")
+        return _apply_prototype_map(self.prototype_map_, np.asarray(vectors, dtype=np.float64))
 
     def decompose(self, X) -> ZSLScores:
         """All the quantities of Eq. 2 for some images, computed once.
