@@ -579,3 +579,22 @@ def test_real_cifar10_archive(real_cifar):
     assert list(ds.counts("train")) == [5000] * 10 and list(ds.counts("test")) == [1000] * 10
     assert ds.warnings == ()
     assert 60 < ds.train_images.mean() < 200  # real photos, not blank decodes
+
+
+def test_data_dir_env_may_name_the_archive_itself(tmp_path, monkeypatch):
+    expected = make_imagefolder(tmp_path / "tree")
+    archive = tmp_path / "mine.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "tree", arcname="mine")
+    monkeypatch.setenv("ZSL_DATA_DIR", str(archive))
+    ds = load_dataset(None, download=False)
+    assert ds.class_names == sorted(NAMES)
+    assert len(ds.train_labels) == len(expected["train"][1])
+
+
+def test_data_dir_env_that_cannot_be_a_folder_gives_a_clear_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("ZSL_DATA_DIR", str(blocker / "sub"))
+    with pytest.raises(DatasetError, match="cannot use the data folder"):
+        load_dataset(None, download=False)

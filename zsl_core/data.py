@@ -493,7 +493,14 @@ def default_data_dir() -> Path:
     """The data folder: ``$ZSL_DATA_DIR`` or ``cache_dir()/data`` (created on demand)."""
     env = os.environ.get("ZSL_DATA_DIR")
     path = Path(env).expanduser() if env else cache_dir() / "data"
-    path.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        # A user who sets ZSL_DATA_DIR to the archive itself means "use this file": load_dataset(None) takes
+        # it as the source.
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(f"cannot use the data folder {path}: {error}. {_HELP}") from error
     return path
 
 
@@ -1003,6 +1010,8 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
         than 2 classes, an archive fails its checksum, or the download failed. The message says how to point
         at a local copy.
     """
+    if source is None and default_data_dir().is_file():
+        source = default_data_dir()
     if source is None:
         folder = default_data_dir()
         found = _find(folder)
