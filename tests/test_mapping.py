@@ -93,8 +93,10 @@ def test_mlp_fits_planted_tanh_map_better_than_linear():
     T = np.tanh(X @ A) @ B
     X_te = rng.normal(size=(300, 8))
     T_te = np.tanh(X_te @ A) @ B
+    calls = []
     mlp = TanhMLPMapping(n_hidden=32, weight_decay=1e-5, max_iter=150, learning_rate=1e-2, batch_size=128,
-                         patience=20).fit(X, T)
+                         patience=20).fit(X, T, progress=lambda *a: calls.append(a))
+    assert calls[0] == ("tanh net (weight decay 1e-05)", 1, 150) and len(calls) >= mlp.n_iter_
     lin = LinearMapping().fit(X, T)
     err = lambda est: ((est.predict(X_te) - T_te) ** 2).sum(1).mean()
     chance = ((T_te - T.mean(0)) ** 2).sum(1).mean()

@@ -13,7 +13,7 @@ import re
 from itertools import combinations
 
 import numpy as np
-import scipy.linalg
+import torch
 
 from .cache import Progress, report
 from .mapping import LinearMapping, TanhMLPMapping, validation_split
@@ -170,8 +170,6 @@ class _PairRidge:
     """
 
     def __init__(self, X, y, class_vectors, alphas, validation_fraction, random_state, progress):
-        import torch
-
         self.C = class_vectors.shape[0]
         self.T = np.asarray(class_vectors, dtype=np.float64)
         fit_idx, val_idx = validation_split(y, validation_fraction, random_state)
@@ -209,8 +207,7 @@ class _PairRidge:
 
         def solve(a):
             # One Cholesky per grid value (predictable cost, unlike an eigendecomposition; see mapping._grid).
-            A = Gs + a * np.eye(Gs.shape[0])
-            return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True), B)
+            return _chol_solve(Gs, a, B)
 
         # Validation error  Σ_val ||Wᵀ z + t̄ - t||² as a quadratic form in the validation sums.
         nv, sv, Gv = self.parts["val"]
@@ -442,8 +439,17 @@ def _fixed_alpha_solve(stats: _PairRidge, keep, alpha):
     T = stats.T
     t_mean = (n_c[keep, None] * T[keep]).sum(0) / n
     B = ((s_c[keep] - n_c[keep, None] * mu).T @ (T[keep] - t_mean)) / sd[:, None]
-    coef = scipy.linalg.cho_solve(scipy.linalg.cho_factor(Gs + alpha * np.eye(Gs.shape[0]), lower=True), B)
+    coef = _chol_solve(Gs, alpha, B)
     return coef, t_mean, mu + stats.shift, sd, alpha
+
+
+def _chol_solve(G, alpha, B):
+    """``(G + αI)⁻¹ B`` by Cholesky, in torch (MKL): scipy's OpenBLAS factorisation of a 1280 × 1280 matrix
+    took 0.66 s against torch's 0.03 s on the shared two-core machine."""
+    A = torch.from_numpy(G).clone()
+    A.diagonal().add_(alpha)
+    L = torch.linalg.cholesky(A)
+    return torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(B)), L).numpy()
 
 
 # -- distractors -------------------------------------------------------------------------------------------

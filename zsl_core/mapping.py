@@ -393,7 +393,7 @@ class TanhMLPMapping:
             raise ValueError("weight_decay(s) must be finite numbers >= 0")
         return wds
 
-    def fit(self, X, T, validation_data=None) -> "TanhMLPMapping":
+    def fit(self, X, T, validation_data=None, progress=None) -> "TanhMLPMapping":
         """Fit the network.
 
         Parameters
@@ -403,6 +403,8 @@ class TanhMLPMapping:
         validation_data : tuple (X_val, T_val) or None
             Rows for early stopping and for choosing ``weight_decay``; when ``None`` a stratified
             ``validation_fraction`` of the rows is held out (and not trained on).
+        progress : callable(step, done, total) or None
+            Called after every epoch / L-BFGS run (``step`` names the weight decay being tried).
 
         Returns
         -------
@@ -429,12 +431,15 @@ class TanhMLPMapping:
         Tv = torch.from_numpy(T_val.astype(np.float32))
         best = None
         self.validation_errors_ = {}
+        self._progress = progress
         for wd in wds:
+            self._step = f"tanh net (weight decay {wd:g})"
             params, err, n_iter = self._train(Xt, Tt, Xv, Tv, float(wd))
             self.validation_errors_[float(wd)] = err
             if best is None or err < best[1]:
                 best = (params, err, n_iter, float(wd))
         params, _, self.n_iter_, self.weight_decay_ = best
+        del self._progress, self._step
         self.W1_, self.b1_, self.W2_, self.b2_ = (p.detach().numpy().copy() for p in params)
         self.n_features_in_ = X.shape[1]
         return self
@@ -493,6 +498,8 @@ class TanhMLPMapping:
                 loss.backward()
                 opt.step()
             err = val_error()
+            if self._progress is not None:
+                self._progress(self._step, epoch, int(self.max_iter))
             if err < best_err - 1e-9:
                 best_err, best_params, best_iter, stale = err, [p.detach().clone() for p in params], epoch, 0
             else:

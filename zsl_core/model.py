@@ -679,7 +679,10 @@ class ZeroShotClassifier:
         mapping = MAPPINGS[self.mapping](**(self.mapping_params or {}))
         if "random_state" in mapping.__dict__ and "random_state" not in (self.mapping_params or {}):
             mapping.random_state = self.random_state
-        mapping.fit(Xtr, W_seen[ytr], validation_data=(Xval, W_seen[yval]))
+        if isinstance(mapping, TanhMLPMapping):  # minutes of training: report every epoch
+            mapping.fit(Xtr, W_seen[ytr], validation_data=(Xval, W_seen[yval]), progress=progress)
+        else:
+            mapping.fit(Xtr, W_seen[ytr], validation_data=(Xval, W_seen[yval]))
         F_val = mapping.predict(Xval)
         times["mapping"] = time.perf_counter() - t
 
