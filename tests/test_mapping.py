@@ -65,7 +65,10 @@ def test_float32_path_agrees(monkeypatch):
     ref = LinearMapping(alphas=grid).fit(X, T)
     monkeypatch.setattr(mapping_module, "_FLOAT32_DIM", 5)
     got = LinearMapping(alphas=grid).fit(X, T)
-    np.testing.assert_allclose(got.validation_errors_, ref.validation_errors_, rtol=1e-3)
+    assert (~np.isnan(got.validation_errors_[::3])).all()  # the coarse pass takes every third value there
+    both = ~np.isnan(got.validation_errors_) & ~np.isnan(ref.validation_errors_)
+    assert both.sum() >= 2
+    np.testing.assert_allclose(got.validation_errors_[both], ref.validation_errors_[both], rtol=1e-3)
     assert got.alpha_ == ref.alpha_
     np.testing.assert_allclose(got.predict(X), ref.predict(X), rtol=1e-3, atol=1e-4)
 
