@@ -9,6 +9,7 @@ on read, removed, and recomputed instead of crashing the caller.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,14 +50,16 @@ def report(progress: Progress, step: str, done: int, total: int) -> None:
         progress(step, int(done), int(total))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+@contextlib.contextmanager
+def _atomic_file(path: Path):
+    """Yield a binary handle on a temporary file beside ``path``; on success it replaces ``path`` (fsynced),
+    on any error it is removed and ``path`` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -66,6 +69,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    with _atomic_file(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -88,23 +97,9 @@ def save_arrays(path: Path, **arrays) -> None:
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     if "__checksum__" in arrays:
         raise ValueError("'__checksum__' is reserved")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Stream straight into a temporary file (features can be gigabytes: no second copy in memory), then
-    # move it into place.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, __checksum__=np.array(_digest(arrays)), **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # Stream straight into the temporary file (features can be gigabytes: no second copy in memory).
+    with _atomic_file(path) as handle:
+        np.savez(handle, __checksum__=np.array(_digest(arrays)), **arrays)
 
 
 def load_arrays(path: Path) -> dict | None:
