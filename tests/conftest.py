@@ -37,3 +37,12 @@ def real_cifar():
 def cifar_small(real_cifar):
     """A stratified subset small enough for fast integration tests: 300 train / 100 test per class."""
     return real_cifar.subset(300, 100, seed=0)
+
+
+@pytest.fixture
+def app_env(monkeypatch):
+    """The app's test settings (small cached features, the test data), for one test."""
+    from zsl_app.testing import environment
+
+    for key, value in environment().items():
+        monkeypatch.setenv(key, value)

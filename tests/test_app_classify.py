@@ -7,19 +7,13 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from zsl_app.testing import REPO, data_path, environment, reference
+from zsl_app.testing import REPO, data_path, reference
 from zsl_core.data import prepare_image
 
-pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
+pytestmark = [pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)"),
+              pytest.mark.usefixtures("app_env")]
 PAGE = str(REPO / "pages" / "3_Classify_a_photo.py")
 TIMEOUT = 900
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch):
-    """The app's test settings (small cached features, the test data), for this test only."""
-    for key, value in environment().items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="module")

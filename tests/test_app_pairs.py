@@ -5,20 +5,14 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from zsl_app.testing import REPO, data_path, environment, reference
+from zsl_app.testing import REPO, data_path, reference
 from zsl_core.evaluation import zero_shot_pair_accuracy
 from zsl_core.semantic import WordVectors
 
-pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
+pytestmark = [pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)"),
+              pytest.mark.usefixtures("app_env")]
 PAGE = str(REPO / "pages" / "4_Held-out_pairs.py")
 TIMEOUT = 1200
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch):
-    """The app's test settings (small cached features, the test data), for this test only."""
-    for key, value in environment().items():
-        monkeypatch.setenv(key, value)
 
 
 def test_pairs_matrix_and_holding_out_a_pair():

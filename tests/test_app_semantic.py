@@ -8,18 +8,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from zsl_app.figures import selected_points
-from zsl_app.testing import REPO, data_path, environment
+from zsl_app.testing import REPO, data_path
 
-pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
+pytestmark = [pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)"),
+              pytest.mark.usefixtures("app_env")]
 PAGE = str(REPO / "pages" / "2_Semantic_space.py")
 TIMEOUT = 900
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch):
-    """The app's test settings (small cached features, the test data), for this test only."""
-    for key, value in environment().items():
-        monkeypatch.setenv(key, value)
 
 
 def traces(at) -> list:

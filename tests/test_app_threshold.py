@@ -4,23 +4,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from zsl_app.testing import REPO, data_path, environment, reference
+from zsl_app.testing import REPO, data_path, metrics, reference
 from zsl_core.evaluation import threshold_sweep
 
-pytestmark = pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)")
+pytestmark = [pytest.mark.skipif(not data_path().exists(), reason=f"test data {data_path()} not found (ZSL_TEST_DATA)"),
+              pytest.mark.usefixtures("app_env")]
 PAGE = str(REPO / "pages" / "1_Threshold_tradeoff.py")
 TIMEOUT = 900
-
-
-@pytest.fixture(autouse=True)
-def _app_env(monkeypatch):
-    """The app's test settings (small cached features, the test data), for this test only."""
-    for key, value in environment().items():
-        monkeypatch.setenv(key, value)
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def cutoff_for(novelty: np.ndarray, pct: float) -> float:

@@ -88,3 +88,8 @@ def reference(unseen=("cat", "truck"), novelty: str = "gaussian", mapping: str =
                                random_state=0).fit(feats.X_train, data.train_labels, list(data.class_names),
                                                    list(unseen))
     return data, feats, model, model.decompose(feats.X_test)
+
+
+def metrics(at) -> dict[str, str]:
+    """The ``st.metric`` values an AppTest run shows, by label."""
+    return {m.label: m.value for m in at.metric}
