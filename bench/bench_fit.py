@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from zsl_core.evaluation import ausuc, best_point, threshold_sweep  # noqa: E402
 from zsl_core.model import ZeroShotClassifier  # noqa: E402
-from zsl_core.novelty import LoOPNoveltyDetector  # noqa: E402
+from zsl_core.model.novelty import LoOPNoveltyDetector  # noqa: E402
 
 
 def synthetic(n_train, n_test, d, C=10, D=50, seed=0):

@@ -153,7 +153,7 @@ def test_malicious_pickle_is_refused_without_running(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     rng = np.random.default_rng(0)
-    for name in data._TRAIN_BATCHES + ("test_batch",):
+    for name in data.cifar10._TRAIN_BATCHES + ("test_batch",):
         (folder / name).write_bytes(_batch_bytes(*_random_split(rng, 1)))
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [Evil(), b"a", b"b"]}))
     with pytest.raises(DatasetError, match="may not reference"):

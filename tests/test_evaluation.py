@@ -5,7 +5,7 @@ import pytest
 
 from zsl_core.evaluation import (all_pairs_matrix, ausuc, best_point, confusion_matrix, distractor_curve,
                                  nearest_distractor_words, threshold_sweep, zero_shot_pair_accuracy)
-from zsl_core.mapping import LinearMapping, validation_split
+from zsl_core.model.mapping import LinearMapping, validation_split
 from zsl_core.model import ZeroShotClassifier
 
 NAMES = ["a", "b", "c", "d", "ab", "cd"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from zsl_core import features as feat
 from zsl_core.features import CoatesFeatures, EfficientNetFeatures, compute_features, zca_whitening
@@ -88,7 +89,7 @@ def test_fit_uses_only_given_images(images, fitted):
 def test_whitening_gives_identity_covariance(images, fitted):
     model = CoatesFeatures(**SMALL)
     patches = model.sample_patches(images)
-    normed = feat._contrast_normalise(feat.torch.from_numpy(patches)).numpy().astype(np.float64)
+    normed = feat.coates._contrast_normalise(torch.from_numpy(patches)).numpy().astype(np.float64)
     # the learned ZCA is the one of these patches
     mean, whiten = zca_whitening(normed, fitted.whiten_eps)
     np.testing.assert_allclose(fitted.whiten_, whiten, rtol=1e-4, atol=1e-5)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from zsl_core import mapping as mapping_module
-from zsl_core.mapping import LinearMapping, TanhMLPMapping, validation_split
+from zsl_core.model import mapping as mapping_module
+from zsl_core.model.mapping import LinearMapping, TanhMLPMapping, validation_split
 
 
 def _planted(n=400, d=20, m=5, noise=0.01, seed=0):

@@ -140,7 +140,7 @@ def test_word_vectors_source_and_mlp_mapping(data):
 @pytest.mark.parametrize("precondition", [True, False])
 def test_softmax_equals_sklearn_logistic_regression(monkeypatch, precondition):
     if not precondition:  # the path taken for very wide features (e.g. 12,800-d Coates features)
-        import zsl_core.model as model_module
+        import zsl_core.model.softmax as model_module
 
         monkeypatch.setattr(model_module, "_PRECOND_MAX_DIM", 4)
     rng = np.random.default_rng(0)
@@ -190,7 +190,7 @@ def test_fit_errors_are_helpful(data):
 def test_unseen_prototypes():
     # Seen vectors span a 2-d affine plane in 4-d; the mapped validation class means are the seen vectors
     # pulled halfway to their mean (shrinkage 0.5).
-    from zsl_core.model import _apply_prototype_map, _prototype_map
+    from zsl_core.model.classifier import apply_prototype_map as _apply_prototype_map, prototype_map as _prototype_map
 
     W = np.array([[0.0, 0, 0, 0], [2.0, 0, 0, 0], [0.0, 2, 0, 0]])
     cent = W.mean(0) + 0.5 * (W - W.mean(0))

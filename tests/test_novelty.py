@@ -8,7 +8,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_auc_score
 
-from zsl_core.novelty import GaussianNoveltyDetector, LoOPNoveltyDetector, knn
+from zsl_core.model.novelty import GaussianNoveltyDetector, LoOPNoveltyDetector, knn
 
 SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [5.0, 5.0]])
 

@@ -91,6 +91,7 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
     from .data import load_dataset
     from .evaluation import (
         all_pairs_matrix,
+        auroc,
         ausuc,
         best_point,
         distractor_curve,
@@ -157,7 +158,7 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
                 "threshold": float(model.threshold_),
                 **{k: float(at_default[k][0]) for k in ("seen", "unseen", "overall", "H", "novel_fraction")},
             },
-            "novelty_auroc": _auroc(scores.novelty[~seen_test], scores.novelty[seen_test]),
+            "novelty_auroc": auroc(scores.novelty[~seen_test], scores.novelty[seen_test]),
         }
         models[detector] = (model, scores)
         log(f"{detector}: best overall {v_overall:.3f} at threshold {t_overall:.4g}; best H {v_h:.3f} at "
@@ -260,22 +261,6 @@ def _json_default(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-def _auroc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """Probability that a random positive scores above a random negative (ties count half)."""
-    if len(positive) == 0 or len(negative) == 0:
-        return float("nan")
-    scores = np.concatenate([positive, negative])
-    order = scores.argsort(kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # average ranks over ties
-    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    ranks = (sums / counts)[inverse]
-    r_pos = ranks[: len(positive)].sum()
-    return float((r_pos - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
 
 
 def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussian_model, y_test, words,

@@ -34,12 +34,9 @@ import numpy as np
 import torch
 from scipy.special import erf, logsumexp
 
-__all__ = ["GaussianNoveltyDetector", "LoOPNoveltyDetector", "knn"]
+from .base import check_is_fitted as _check_fitted
 
-
-def _check_fitted(est, attr: str) -> None:
-    if not hasattr(est, attr):
-        raise RuntimeError(f"This {type(est).__name__} is not fitted yet; call fit(...) first")
+__all__ = ["GaussianNoveltyDetector", "LoOPNoveltyDetector", "DETECTORS", "knn"]
 
 
 def _check_F(F, dim=None) -> np.ndarray:
@@ -472,3 +469,7 @@ class LoOPNoveltyDetector(_DetectorMixin):
     def loop(self, F) -> np.ndarray:
         """The LoOP probability ``max(0, erf(PLOF / (nPLOF·√2)))``, shape (n,)."""
         return self.novelty_probability(F)
+
+
+#: The registry of novelty detectors: name -> class.
+DETECTORS = {"gaussian": GaussianNoveltyDetector, "loop": LoOPNoveltyDetector}

@@ -19,23 +19,22 @@ Cross-Modal Transfer.* NIPS 2013.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from .cache import Progress, report
-from .mapping import LinearMapping, TanhMLPMapping, _tmm, validation_split
-from .novelty import GaussianNoveltyDetector, LoOPNoveltyDetector
+from ..cache import Progress, report
+from .base import check_is_fitted, validation_split
+from .mapping import MAPPINGS, TanhMLPMapping
+from .novelty import DETECTORS
+from .softmax import SoftmaxRegression
 
-__all__ = ["ZSLScores", "ZeroShotClassifier", "SoftmaxRegression"]
+__all__ = ["ZSLScores", "ZeroShotClassifier", "GATES", "UNSEEN_CENTERS", "prototype_map", "apply_prototype_map"]
 
-MAPPINGS = {"linear": LinearMapping, "mlp": TanhMLPMapping}
-DETECTORS = {"gaussian": GaussianNoveltyDetector, "loop": LoOPNoveltyDetector}
+GATES = ("hard", "mixture")
 UNSEEN_CENTERS = ("word", "projected", "calibrated")
-
 
 @dataclass
 class ZSLScores:
@@ -70,342 +69,7 @@ class ZSLScores:
                          self.novelty_probability[rows], self.mapped[rows])
 
 
-def _check_fitted(est, attr: str) -> None:
-    if not hasattr(est, attr):
-        raise RuntimeError(f"This {type(est).__name__} is not fitted yet; call fit(...) first")
-
-
-# -- softmax -----------------------------------------------------------------------------------------------
-def _cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (x86 AVX512-BF16 / AMX, read from /proc/cpuinfo)."""
-    global _BF16
-    if _BF16 is None:
-        try:
-            with open("/proc/cpuinfo") as handle:
-                flags = handle.read(1 << 20)
-            _BF16 = ("avx512_bf16" in flags) or ("amx_bf16" in flags)
-        except OSError:
-            _BF16 = False
-    return _BF16
-
-
-_BF16 = None
-
-#: Above this many features the softmax is not preconditioned (see SoftmaxRegression._gram).
-_PRECOND_MAX_DIM = 4096
-
-
-@contextmanager
-def _torch_threads(n: int):
-    """Run a block with ``n`` torch threads. A loop of many small tensor operations is latency-bound: on a
-    shared two-core machine every parallel region can wait a scheduler quantum for its second thread
-    (measured: 8 ms for a 4000 × 8 log-softmax with two threads under load, 0.3 ms with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(n, before)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1e-6,
-          ftol: float = 1e-10) -> np.ndarray:
-    """Minimise a smooth function with L-BFGS (two-loop recursion) and a backtracking Armijo line search.
-
-    Parameters
-    ----------
-    fun : callable(x) -> (float, ndarray)
-        Value and gradient at ``x`` (float64 1-D arrays).
-    x0 : ndarray (p,) float64
-    max_iter : int
-        Iterations (each costs one evaluation, more only when the line search backtracks).
-    history : int
-        Curvature pairs kept.
-    gtol, ftol : float
-        Stop when ``max |g| < gtol`` or the relative decrease of the value is below ``ftol``.
-
-    Returns
-    -------
-    ndarray (p,)
-
-    Notes
-    -----
-    A small in-house L-BFGS rather than scipy's L-BFGS-B or ``torch.optim.LBFGS``: on the shared two-core
-    machine, scipy's per-iteration overhead was 30 ms for 10k variables (more than the function itself),
-    torch's vector operations each waited ~8 ms for a second thread, and ``torch.optim.LBFGS``'s first call
-    imports ``torch._dynamo`` (about a second). The vector algebra here is plain numpy on 1-D float64
-    arrays (microseconds). On a well-preconditioned problem the unit step is nearly always accepted, so a
-    simple Armijo search suffices.
-    """
-    x = np.array(x0, dtype=np.float64)
-    f, g = fun(x)
-    S, Yh, rho = [], [], []
-    for _ in range(int(max_iter)):
-        if np.abs(g).max() < gtol:
-            break
-        # two-loop recursion: d = -H g
-        q = g.copy()
-        alphas = []
-        for s_, y_, r_ in zip(reversed(S), reversed(Yh), reversed(rho)):
-            a = r_ * np.dot(s_, q)
-            alphas.append(a)
-            q -= a * y_
-        if S:
-            q *= np.dot(S[-1], Yh[-1]) / np.dot(Yh[-1], Yh[-1])
-        else:
-            q *= min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
-        for (s_, y_, r_), a in zip(zip(S, Yh, rho), reversed(alphas)):
-            q += (a - r_ * np.dot(y_, q)) * s_
-        d = -q
-        slope = np.dot(g, d)
-        if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
-            S, Yh, rho = [], [], []
-            d = -g * min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
-            slope = np.dot(g, d)
-        step = 1.0
-        for _ in range(20):
-            x_new = x + step * d
-            f_new, g_new = fun(x_new)
-            if f_new <= f + 1e-4 * step * slope:
-                break
-            step *= 0.5
-        else:
-            break
-        s_, y_ = x_new - x, g_new - g
-        sy = np.dot(s_, y_)
-        if sy > 1e-10 * np.dot(y_, y_):
-            S.append(s_)
-            Yh.append(y_)
-            rho.append(1.0 / sy)
-            if len(S) > history:
-                S.pop(0), Yh.pop(0), rho.pop(0)
-        done = abs(f - f_new) <= ftol * max(abs(f), abs(f_new), 1.0)
-        x, f, g = x_new, f_new, g_new
-        if done:
-            break
-    return x
-
-
-class SoftmaxRegression:
-    r"""Multinomial logistic regression with an L2 penalty: preconditioned full-batch L-BFGS, torch float32.
-
-    Minimises
-
-    .. math:: C \sum_i \mathrm{CE}(\mathrm{softmax}(W^\top x_i + b), y_i) + \tfrac12 \lVert W \rVert_F^2
-
-    (scikit-learn's ``C``; the bias is not penalised), solved as the equivalent per-sample objective with
-    ``λ = 1 / (C n)``.
-
-    Parameters
-    ----------
-    C : float or None, default None
-        ``None`` chooses ``C`` on ``validation_data``: a warm-started regularisation path (strong → weak)
-        is run on a random subsample of ``selection_size`` training rows, scored by validation log-loss, and
-        stopped once that loss has risen twice in a row; the best ``C`` is then fitted on all rows, warm-
-        started from the subsample's solution. ``C`` (not ``λ``) is carried over from the subsample because,
-        for an L2 penalty, the best ``C`` of the summed loss depends little on the number of rows (the
-        scikit-learn example *Scaling the regularization parameter for SVCs* makes the same observation).
-    Cs : sequence of float or None
-        The path. Default: the ``C`` values whose per-sample penalty on the subsample is
-        ``λ ∈ {3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4}``.
-    max_iter : int, default 15
-        L-BFGS iterations of the final fit (warm-started: on CIFAR-10 EfficientNet features 8, 15, 25 and 60
-        iterations gave held-out accuracies 0.848, 0.850, 0.850, 0.851).
-    path_iter : int, default 6
-        L-BFGS iterations per (warm-started) path point; 6 and 10 chose the same ``C`` on CIFAR-10
-        EfficientNet features.
-    selection_size : int, default 4000
-    precision : {'auto', 'float32', 'bfloat16'}, default 'auto'
-        Storage of the features in the products of the final fit (parameters, probabilities and the
-        objective stay float32). ``'auto'``: bfloat16 when the CPU multiplies it natively (AVX512-BF16 or
-        AMX), where the two ``n × d × K`` products are 3–5× faster (memory traffic halves); the rounding
-        of standardised features to 8 significant bits changed held-out accuracy by less than 0.1 % on
-        CIFAR-10 EfficientNet features. Elsewhere bfloat16 products are emulated and slow, so float32.
-    random_state : int, default 0
-
-    Attributes
-    ----------
-    coef_ : ndarray (d, K) float32
-    intercept_ : ndarray (K,) float32
-    C_ : float
-        The effective ``C``.
-    path_ : list of (C, validation log-loss, validation accuracy)
-        Empty when ``C`` was given.
-
-    Notes
-    -----
-    Speed (the interactive target is a whole model fit in about 2 s on 40k × 1280 features, two cores):
-    L-BFGS runs on ``U = Lᵀ W`` where ``L Lᵀ = G + λI`` is the Cholesky factor of the subsample's feature
-    second-moment matrix plus the penalty — the Hessian of the penalised least-squares surrogate — which
-    costs two ``d² K`` triangular solves per evaluation on top of the two ``n d K`` products and roughly
-    halves the iterations needed. ``Xᵀ R`` is computed as ``(Rᵀ X)ᵀ``, several times faster in torch's CPU
-    BLAS for a narrow ``R``. The path on the small subsample runs single-threaded (latency-bound; see
-    ``_torch_threads``).
-    """
-
-    #: Default path as the per-sample penalty on the selection subsample.
-    DEFAULT_LAMBDAS = (3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
-
-    def __init__(self, C=None, Cs=None, max_iter=15, path_iter=6, selection_size=4000, precision="auto",
-                 random_state=0):
-        self.C = C
-        self.Cs = Cs
-        self.max_iter = max_iter
-        self.path_iter = path_iter
-        self.selection_size = selection_size
-        self.precision = precision
-        self.random_state = random_state
-
-    @staticmethod
-    def _precond(G, lam):
-        """Lower Cholesky factor ``L`` of ``G + λI`` (float32 torch); ``W = L⁻ᵀ U``. ``None`` (no
-        preconditioning) when ``G`` is ``None`` (more than ``_PRECOND_MAX_DIM`` features)."""
-        if G is None:
-            return None
-        A = G.clone()
-        A.diagonal().add_(lam)
-        return torch.linalg.cholesky(A).float()
-
-    @staticmethod
-    def _lbfgs(X, Y, W, b, lam, max_iter, L):
-        """Minimise the per-sample objective over ``(W, b)`` from the given start; return the new (W, b).
-
-        L-BFGS (:func:`lbfgs`) runs on ``U = Lᵀ W``: with ``L Lᵀ = G + λI`` the Hessian of the penalised
-        least-squares surrogate, the problem in ``U`` is well conditioned.
-        """
-        n, d = X.shape
-        K = Y.shape[1]
-        LT = L.T.contiguous() if L is not None else None
-
-        def unpack(theta):
-            t = torch.from_numpy(theta.astype(np.float32))
-            U = t[:d * K].reshape(d, K)
-            W_ = torch.linalg.solve_triangular(LT, U, upper=True) if L is not None else U.clone()
-            return W_, t[d * K:].clone()
-
-        low = X.dtype == torch.bfloat16
-
-        def fun(theta):
-            W_, b_ = unpack(theta)
-            Z = (X @ W_.bfloat16()).float() + b_ if low else torch.addmm(b_, X, W_)
-            logp = torch.log_softmax(Z, dim=1)
-            # accumulated in float64: near the optimum the decrease is below float32 resolution of the sum
-            loss = -(logp * Y).sum(dtype=torch.float64) / n + 0.5 * lam * (W_.double() ** 2).sum()
-            R = (logp.exp() - Y) / n
-            # (Rᵀ X)ᵀ: see mapping._tmm
-            gW = ((R.bfloat16().T @ X).T.float() if low else _tmm(X, R)) + lam * W_
-            gU = torch.linalg.solve_triangular(L, gW, upper=False) if L is not None else gW  # L⁻¹ ∂/∂W
-            return float(loss), torch.cat([gU.ravel(), R.sum(0)]).numpy().astype(np.float64)
-
-        theta0 = torch.cat([(LT @ W if L is not None else W).ravel(), b]).numpy().astype(np.float64)
-        theta = lbfgs(fun, theta0, max_iter=int(max_iter))
-        return unpack(theta)
-
-    @staticmethod
-    def _gram(X):
-        if X.shape[1] > _PRECOND_MAX_DIM:
-            # e.g. 12,800-d Coates features: a d × d factorisation per path point would cost more than the
-            # iterations it saves; standardised features are already diagonally preconditioned.
-            return None
-        return ((X.T @ X) / X.shape[0]).double()
-
-    def fit(self, X, y, n_classes=None, validation_data=None, selection_rows=None) -> "SoftmaxRegression":
-        """Fit.
-
-        Parameters
-        ----------
-        X : ndarray (n, d)
-            Standardised features (float32 is used internally). The final fit uses every row.
-        y : ndarray (n,)
-            Integer labels in ``0..K-1``.
-        n_classes : int or None
-            ``K``; default ``y.max() + 1``.
-        validation_data : tuple (X_val, y_val) or None
-            Required when ``C is None``.
-        selection_rows : array of int or None
-            Rows of ``X`` the penalty-selection subsample is drawn from (default: all). Pass the rows that
-            are not in ``validation_data`` when ``X`` contains the validation rows too.
-
-        Returns
-        -------
-        self
-        """
-        X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        y = np.asarray(y, dtype=np.int64)
-        K = int(n_classes if n_classes is not None else y.max() + 1)
-        n = X.shape[0]
-        Y = torch.nn.functional.one_hot(torch.from_numpy(y), K).float()
-        rng = np.random.default_rng(self.random_state)
-        pool = np.arange(n) if selection_rows is None else np.asarray(selection_rows, dtype=np.int64)
-        sub = np.sort(rng.choice(pool, size=min(pool.size, int(self.selection_size)), replace=False))
-        Xsub, Ysub = X[sub], Y[sub]
-        G = self._gram(Xsub)
-        W = torch.zeros(X.shape[1], K)
-        # Start at the log class frequencies: the optimum of the intercept-only model.
-        b = torch.log(Y.mean(0).clamp_min(1e-6))
-        self.path_ = []
-        if self.C is not None:
-            if not self.C > 0:
-                raise ValueError(f"softmax C must be > 0; got {self.C!r}")
-            C = float(self.C)
-        else:
-            if validation_data is None:
-                raise ValueError("C=None needs validation_data to choose the penalty")
-            Xv = torch.from_numpy(np.ascontiguousarray(validation_data[0], dtype=np.float32))
-            yv = torch.from_numpy(np.asarray(validation_data[1], dtype=np.int64))
-            ns = Xsub.shape[0]
-            Cs = (1.0 / (np.asarray(self.DEFAULT_LAMBDAS) * ns) if self.Cs is None
-                  else np.sort(np.asarray(self.Cs, dtype=float)))
-            if Cs.ndim != 1 or Cs.size == 0 or (Cs <= 0).any():
-                raise ValueError("Cs must be a non-empty sequence of positive numbers")
-            best, rises, prev = None, 0, np.inf
-            with _torch_threads(1):  # many small operations: latency-bound (see _torch_threads)
-                for Cj in Cs:
-                    lam = 1.0 / (Cj * ns)
-                    W, b = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, self._precond(G, lam))
-                    Z = torch.addmm(b, Xv, W)
-                    ll = float(torch.nn.functional.cross_entropy(Z, yv))
-                    acc = float((Z.argmax(1) == yv).float().mean())
-                    self.path_.append((float(Cj), ll, acc))
-                    if best is None or ll < best[0]:
-                        best = (ll, float(Cj), W.clone(), b.clone())
-                    rises = rises + 1 if ll > prev else 0
-                    prev = ll
-                    if rises >= 2:
-                        break
-            # Warm start the full fit from the subsample's best solution.
-            _, C, W, b = best
-        lam = 1.0 / (C * n)
-        if self.precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
-        low = self.precision == "bfloat16" or (self.precision == "auto" and _cpu_has_bf16())
-        Xf = X.bfloat16() if low else X
-        # Without the preconditioner (very wide features) L-BFGS needs more iterations.
-        iters = self.max_iter if G is not None else 3 * self.max_iter
-        W, b = self._lbfgs(Xf, Y, W, b, lam, iters, self._precond(G, lam))
-        del Xf
-        self.C_ = C
-        self.coef_ = W.numpy().copy()
-        self.intercept_ = b.numpy().copy()
-        self.n_classes_ = K
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def predict_log_proba(self, X) -> np.ndarray:
-        """Log class probabilities, shape (n, K)."""
-        _check_fitted(self, "coef_")
-        X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
-        with torch.no_grad():
-            Z = torch.addmm(torch.from_numpy(self.intercept_), X, torch.from_numpy(self.coef_))
-        return torch.log_softmax(Z.double(), dim=1).numpy()
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n, K)."""
-        return np.exp(self.predict_log_proba(X))
-
-
-# -- the classifier ----------------------------------------------------------------------------------------
-def _prototype_map(W_seen, centroids, kind):
+def prototype_map(W_seen, centroids, kind):
     """The affine rule ``w -> m + s · P(w - μ)`` that turns a word vector into an unseen-class centre.
 
     ``P`` projects onto the span of the seen word vectors' differences (``μ`` their mean): a linear map fitted
@@ -432,7 +96,7 @@ def _prototype_map(W_seen, centroids, kind):
     return {"kind": kind, "mu": mu, "basis": basis, "m": m, "s": s}
 
 
-def _apply_prototype_map(pm, V):
+def apply_prototype_map(pm, V):
     V = np.atleast_2d(np.asarray(V, dtype=np.float64))
     if pm["kind"] == "word":
         return V.copy()
@@ -701,10 +365,10 @@ class ZeroShotClassifier:
             val_novelty = detector.novelty_score(F_val)
         D = class_vectors.shape[1]
         centroids = np.stack([F_val[yval == c].mean(0) for c in range(seen_idx.size)])
-        self.prototype_map_ = _prototype_map(W_seen, centroids, self.unseen_centers)
-        own = _apply_prototype_map(self.prototype_map_, W_seen)[yval]
+        self.prototype_map_ = prototype_map(W_seen, centroids, self.unseen_centers)
+        own = apply_prototype_map(self.prototype_map_, W_seen)[yval]
         self.unseen_sigma2_ = float(max(((F_val - own) ** 2).sum(1).mean() / D, 1e-12))
-        self.unseen_centers_ = _apply_prototype_map(self.prototype_map_, class_vectors[unseen_idx])
+        self.unseen_centers_ = apply_prototype_map(self.prototype_map_, class_vectors[unseen_idx])
         times["novelty"] = time.perf_counter() - t
 
         report(progress, "softmax", 3, 4)
@@ -739,7 +403,7 @@ class ZeroShotClassifier:
 
     # -- scoring -------------------------------------------------------------------------------------------
     def _standardise(self, X) -> np.ndarray:
-        _check_fitted(self, "threshold_")
+        check_is_fitted(self, "threshold_")
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n, {self.n_features_in_}); got {X.shape}")
@@ -765,7 +429,7 @@ class ZeroShotClassifier:
 
     def unseen_log_proba(self, F) -> np.ndarray:
         """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U)."""
-        _check_fitted(self, "threshold_")
+        check_is_fitted(self, "threshold_")
         Wu = self.unseen_centers_
         sq = ((F[:, None, :] - Wu[None, :, :]) ** 2).sum(2)
         logits = -sq / (2 * self.unseen_sigma2_)
@@ -786,8 +450,8 @@ class ZeroShotClassifier:
             seen classes' word vectors (``'projected'``), or those projections shrunk like the mapped
             validation images (``'calibrated'``).
         """
-        _check_fitted(self, "threshold_")
-        return _apply_prototype_map(self.prototype_map_, np.asarray(vectors, dtype=np.float64))
+        check_is_fitted(self, "threshold_")
+        return apply_prototype_map(self.prototype_map_, np.asarray(vectors, dtype=np.float64))
 
     def decompose(self, X) -> ZSLScores:
         """All the quantities of Eq. 2 for some images, computed once.
@@ -825,7 +489,7 @@ class ZeroShotClassifier:
         -------
         ndarray of shape (n, C); rows sum to 1
         """
-        _check_fitted(self, "threshold_")
+        check_is_fitted(self, "threshold_")
         if self.gate == "mixture":
             p = np.clip(scores.novelty_probability, 0, 1)[:, None]
         else:

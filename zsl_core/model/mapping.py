@@ -26,7 +26,10 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["LinearMapping", "TanhMLPMapping", "validation_split"]
+from .base import check_is_fitted as _check_fitted, validation_split
+from .softmax import _tmm
+
+__all__ = ["LinearMapping", "TanhMLPMapping", "RidgeSystem", "MAPPINGS", "validation_split"]
 
 #: Above this many dimensions (of the primal or dual system solved), solve in float32 (half the memory and
 #: time) and search the penalty grid coarse-to-fine.
@@ -35,38 +38,6 @@ _FLOAT32_DIM = 4096
 #: Default relative grid: ``alpha = rel * trace(G) / dim``, i.e. relative to the mean eigenvalue, so the
 #: grid does not depend on the scale or number of the features.
 _DEFAULT_REL_ALPHAS = np.logspace(-5, 1, 13)
-
-
-def validation_split(y: np.ndarray, fraction: float, random_state=0) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified split of row indices into a fitting part and a validation part.
-
-    Every label with at least 2 rows puts ``max(1, round(fraction * n_label))`` rows (but never all of them)
-    in the validation part.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n,)
-        Labels (any hashable values). Pass ``np.zeros(n)`` for an unstratified split.
-    fraction : float in (0, 1)
-    random_state : int or numpy Generator
-
-    Returns
-    -------
-    fit_idx, val_idx : ndarray of int64, sorted
-    """
-    rng = np.random.default_rng(random_state)
-    y = np.asarray(y)
-    val = []
-    for label in np.unique(y):
-        rows = np.flatnonzero(y == label)
-        if rows.size < 2:
-            continue
-        n_val = min(rows.size - 1, max(1, int(round(fraction * rows.size))))
-        val.append(rng.choice(rows, size=n_val, replace=False))
-    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
-    mask = np.ones(y.shape[0], dtype=bool)
-    mask[val_idx] = False
-    return np.flatnonzero(mask).astype(np.int64), val_idx.astype(np.int64)
 
 
 def _target_groups(T: np.ndarray) -> np.ndarray:
@@ -99,40 +70,64 @@ def _check_XT(X, T, dtype=np.float32):
     return X, T
 
 
-def _tmm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """``A.T @ B`` for tall A, B. ``(B.T @ A).T`` is several times faster in torch's CPU BLAS than the
-    transposed-left product when B is narrow (measured: 0.016 s vs 0.13 s for 40k×1280 by 40k×8)."""
-    if B.shape[1] <= A.shape[1]:
-        return (B.T @ A).T
-    return A.T @ B
+class RidgeSystem:
+    """The sums that define a ridge problem, centred: everything a ridge fit needs from the data.
 
+    Primal form: ``G = Σ (x - x̄)(x - x̄)ᵀ`` (d × d) and ``B = Σ (x - x̄)(t - t̄)ᵀ`` (d × m); dual form (fewer rows
+    than features, built only by :meth:`from_rows`): ``K = Σ`` over rows of ``(x_i - x̄)·(x_j - x̄)`` (n × n) with
+    the centred rows and targets kept. :meth:`~zsl_core.model.statistics.ClassStatistics.ridge_system` builds
+    the primal form from per-class sums without reading a row, so one solver serves the model, every held-out
+    set and every cell of the all-pairs matrix.
 
-class _Moments:
-    """Sums that define a ridge problem: n, Σx, Σt, Σxxᵀ (or the dual kernel), Σxtᵀ."""
+    Parameters
+    ----------
+    G : ndarray (d, d) or None
+    B : ndarray (d, m) or None
+    x_mean : ndarray (d,)
+    t_mean : ndarray (m,)
+    K : ndarray (n, n) or None
+        Dual form (then ``Xc`` and ``Tc``, the centred rows and targets, are required).
+    """
 
-    def __init__(self, X: np.ndarray, T: np.ndarray):
+    def __init__(self, G=None, B=None, x_mean=None, t_mean=None, K=None, Xc=None, Tc=None):
+        self.G, self.B, self.K, self.Xc, self.Tc = G, B, K, Xc, Tc
+        self.x_mean = np.asarray(x_mean, dtype=np.float64)
+        self.t_mean = np.asarray(t_mean, dtype=np.float64)
+        self.dual = K is not None
+        if self.dual and (Xc is None or Tc is None):
+            raise ValueError("the dual form needs the centred rows Xc and targets Tc")
+        if not self.dual and (G is None or B is None):
+            raise ValueError("the primal form needs G and B")
+
+    @classmethod
+    def from_rows(cls, X: np.ndarray, T: np.ndarray) -> "RidgeSystem":
+        """Read the rows once: the primal ``d × d`` system, or the dual ``n × n`` one when ``n < d``."""
         Xt = torch.from_numpy(X)
-        self.n = X.shape[0]
-        self.mean_x = X.mean(axis=0, dtype=np.float64)
-        self.mean_t = T.mean(axis=0)
-        self.X = X
-        self.T = T
-        self.dual = X.shape[1] > X.shape[0]
+        n = X.shape[0]
+        mean_x = X.mean(axis=0, dtype=np.float64)
+        mean_t = T.mean(axis=0)
+        if X.shape[1] > n:
+            Xc = Xt.double() - torch.from_numpy(mean_x)
+            return cls(x_mean=mean_x, t_mean=mean_t, K=(Xc @ Xc.T).numpy(), Xc=Xc.numpy(), Tc=T - mean_t)
         # Centre in float64 *after* the float32 product: X is standardised by the caller in practice, so
         # the cancellation in G - n μμᵀ is harmless, and we avoid materialising a centred copy of X.
-        if self.dual:
-            Xc = Xt.double() - torch.from_numpy(self.mean_x)
-            self.K = (Xc @ Xc.T).numpy()
-        else:
-            G = (Xt.T @ Xt).double().numpy()
-            self.G = G - self.n * np.outer(self.mean_x, self.mean_x)
-            XtT = _tmm(Xt, torch.from_numpy(T.astype(np.float32))).double().numpy()
-            self.B = XtT - self.n * np.outer(self.mean_x, self.mean_t)
+        G = (Xt.T @ Xt).double().numpy() - n * np.outer(mean_x, mean_x)
+        XtT = _tmm(Xt, torch.from_numpy(T.astype(np.float32))).double().numpy()
+        return cls(G=G, B=XtT - n * np.outer(mean_x, mean_t), x_mean=mean_x, t_mean=mean_t)
+
+    @property
+    def dim(self) -> int:
+        """Size of the system solved (d primal, n dual)."""
+        return (self.K if self.dual else self.G).shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.x_mean.shape[0]
 
     def trace_scale(self) -> float:
         """Mean eigenvalue of the d × d centred Gram (trace K = trace G, so the dual form agrees)."""
         M = self.K if self.dual else self.G
-        return float(np.trace(M)) / self.X.shape[1]
+        return float(np.trace(M)) / self.n_features
 
 
 def _predict_affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
@@ -209,14 +204,7 @@ class LinearMapping:
         self
         """
         X, T = _check_XT(X, T)
-        if self.alpha is not None:
-            alpha = float(self.alpha)
-            if not alpha >= 0 or not math.isfinite(alpha):
-                raise ValueError(f"alpha must be a finite number >= 0 or None; got {self.alpha!r}")
-            mom = _Moments(X, T)
-            self.alpha_ = alpha
-            self.coef_, self.intercept_ = self._solve(mom, alpha)
-        else:
+        if self.alpha is None:
             if validation_data is None:
                 if not 0 < self.validation_fraction < 1:
                     raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
@@ -225,30 +213,53 @@ class LinearMapping:
                 if val_idx.size == 0 or fit_idx.size < 2:
                     raise ValueError(
                         f"too few rows ({X.shape[0]}) to choose alpha on a validation split; pass alpha=<float>")
-                X_val, T_val = X[val_idx], T[val_idx]
+                validation_data = (X[val_idx], T[val_idx])
                 X, T = X[fit_idx], T[fit_idx]
-            else:
-                X_val, T_val = _check_XT(*validation_data)
-                if X_val.shape[1] != X.shape[1] or T_val.shape[1] != T.shape[1]:
-                    raise ValueError("validation_data must have the same number of columns as X and T")
-            mom = _Moments(X, T)
+        return self.fit_system(RidgeSystem.from_rows(X, T), validation_data)
+
+    def fit_system(self, system: RidgeSystem, validation_data=None) -> "LinearMapping":
+        """Fit from the sums of a ridge problem instead of its rows (see :class:`RidgeSystem`).
+
+        Parameters
+        ----------
+        system : RidgeSystem
+            E.g. from :meth:`RidgeSystem.from_rows` or ``ClassStatistics.ridge_system``.
+        validation_data : tuple (X_val, T_val) or None
+            Rows that choose ``alpha`` when ``alpha is None`` (required then).
+
+        Returns
+        -------
+        self
+        """
+        if self.alpha is not None:
+            alpha = float(self.alpha)
+            if not alpha >= 0 or not math.isfinite(alpha):
+                raise ValueError(f"alpha must be a finite number >= 0 or None; got {self.alpha!r}")
+            self.alpha_ = alpha
+            self.coef_, self.intercept_ = self._solve(system, alpha)
+        else:
+            if validation_data is None:
+                raise ValueError("alpha=None chooses the penalty on validation_data=(X_val, T_val); pass it")
+            X_val, T_val = _check_XT(*validation_data)
+            if X_val.shape[1] != system.n_features or T_val.shape[1] != system.t_mean.shape[0]:
+                raise ValueError("validation_data must have the same number of columns as X and T")
             rel = np.asarray(_DEFAULT_REL_ALPHAS if self.alphas is None else self.alphas, dtype=np.float64)
             if rel.ndim != 1 or rel.size == 0 or (rel <= 0).any():
                 raise ValueError("alphas must be a non-empty 1-D sequence of positive numbers")
-            scale = max(mom.trace_scale(), 1e-12)
+            scale = max(system.trace_scale(), 1e-12)
             self.alphas_ = rel * scale
-            self.validation_errors_, solutions = self._grid(mom, self.alphas_, X_val, T_val)
+            self.validation_errors_, solutions = self._grid(system, self.alphas_, X_val, T_val)
             best = int(np.nanargmin(self.validation_errors_))
             self.alpha_ = float(self.alphas_[best])
             self.coef_, self.intercept_ = solutions(best)
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = system.n_features
         return self
 
     @staticmethod
-    def _solve(mom: _Moments, alpha: float):
+    def _solve(mom: RidgeSystem, alpha: float):
         """Closed form for one penalty: a Cholesky solve of the primal (d × d) or dual (n × n) system."""
         M = mom.K if mom.dual else mom.G
-        rhs = (mom.T - mom.mean_t) if mom.dual else mom.B
+        rhs = mom.Tc if mom.dual else mom.B
         # A tiny ridge keeps alpha=0 solvable for a rank-deficient Gram matrix.
         a = max(alpha, 1e-10 * max(mom.trace_scale(), 1e-300))
         dtype = torch.float32 if M.shape[0] > _FLOAT32_DIM else torch.float64
@@ -259,11 +270,11 @@ class LinearMapping:
             sol = torch.cholesky_solve(torch.from_numpy(rhs).to(dtype), L).double().numpy()
         else:  # not numerically positive definite (alpha ~ 0 on singular data): least squares instead
             sol = np.linalg.lstsq(M + a * np.eye(M.shape[0]), rhs, rcond=None)[0]
-        coef = (mom.X.astype(np.float64) - mom.mean_x).T @ sol if mom.dual else sol
-        return coef, mom.mean_t - mom.mean_x @ coef
+        coef = mom.Xc.T @ sol if mom.dual else sol
+        return coef, mom.t_mean - mom.x_mean @ coef
 
     @staticmethod
-    def _grid(mom: _Moments, alphas: np.ndarray, X_val: np.ndarray, T_val: np.ndarray):
+    def _grid(mom: RidgeSystem, alphas: np.ndarray, X_val: np.ndarray, T_val: np.ndarray):
         """Validation MSE for each alpha (NaN where skipped), and a function returning the solution for a
         grid index.
 
@@ -275,8 +286,8 @@ class LinearMapping:
         per factorisation and solve) the solves are in float32 and the coarse pass takes every third value.
         """
         # Validation predictions in float32 (one BLAS call per grid value); the errors only rank the grid.
-        Xv = torch.from_numpy(np.ascontiguousarray(X_val - mom.mean_x.astype(np.float32), dtype=np.float32))
-        Tv = T_val - mom.mean_t
+        Xv = torch.from_numpy(np.ascontiguousarray(X_val - mom.x_mean.astype(np.float32), dtype=np.float32))
+        Tv = T_val - mom.t_mean
         errors = np.full(alphas.size, np.nan)
         cache = {}
 
@@ -288,7 +299,7 @@ class LinearMapping:
 
         # Coarse to fine: every second grid value, then the two neighbours of the best (9 solves for 13);
         # every third above _FLOAT32_DIM, where one solve costs ~5 s (7 solves for 13).
-        dim = mom.K.shape[0] if mom.dual else mom.G.shape[0]
+        dim = mom.dim
         for j in range(0, alphas.size, 3 if dim > _FLOAT32_DIM else 2):
             evaluate(j)
         best = int(np.nanargmin(errors))
@@ -314,11 +325,6 @@ class LinearMapping:
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features; the mapping was fitted on {self.n_features_in_}")
         return _predict_affine(X, self.coef_, self.intercept_)
-
-
-def _check_fitted(est, attr: str) -> None:
-    if not hasattr(est, attr):
-        raise RuntimeError(f"This {type(est).__name__} is not fitted yet; call fit(...) first")
 
 
 class TanhMLPMapping:
@@ -530,3 +536,7 @@ class TanhMLPMapping:
         with torch.no_grad():
             out = [self._forward(params, Xs[i:i + 8192]) for i in range(0, Xs.shape[0], 8192)]
         return torch.cat(out).numpy().astype(np.float64)
+
+
+#: The registry of mappings θ: name -> class.
+MAPPINGS = {"linear": LinearMapping, "mlp": TanhMLPMapping}

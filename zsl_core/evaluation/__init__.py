@@ -1,0 +1,15 @@
+"""Evaluation of zero-shot classifiers.
+
+| module | concept |
+| --- | --- |
+| ``sweep`` | the hard gate over every threshold: seen / unseen / overall / H, AUSUC, AUROC, confusion |
+| ``pairs`` | 2-way zero-shot accuracy of held-out pairs, the all-pairs matrix |
+| ``distractors`` | unseen accuracy as distractor words join the candidates |
+"""
+
+from .distractors import distractor_curve, nearest_distractor_words
+from .pairs import all_pairs_matrix, zero_shot_pair_accuracy
+from .sweep import auroc, ausuc, best_point, confusion_matrix, threshold_sweep
+
+__all__ = ["threshold_sweep", "ausuc", "best_point", "confusion_matrix", "auroc", "zero_shot_pair_accuracy",
+           "all_pairs_matrix", "distractor_curve", "nearest_distractor_words"]

@@ -1,0 +1,257 @@
+"""Per-class sufficient statistics of a feature set: what every held-out set's ridge map is solved from.
+
+A ridge map fitted on the images of some classes needs the data only through sums over those images:
+the count ``n``, the sum ``Σ x`` and the second moments ``Σ x xᵀ`` (the Gram matrix), and — because every image
+of class ``c`` has the same target, the word vector ``t_c`` — the cross term ``Σ x tᵀ = Σ_c (Σ_{x∈c} x) t_cᵀ``.
+Sums over a set of classes are sums of per-class sums, so once each class's statistics are known, the map for
+*any* held-out set (and every cell of the all-pairs matrix) is algebra on ``d × d`` matrices: standardising
+with the kept classes' mean and spread, centring, and one Cholesky solve per penalty. No image row is read
+again.
+
+The statistics are taken on one fixed, stratified split of the training rows into a *fitting* part and a
+*validation* part (:func:`~zsl_core.model.base.validation_split` over every class, seeded), so that a class's
+validation images are the same whichever classes are held out: the model fitted with cat + truck held out and
+the cat–truck cell of the all-pairs matrix are the same computation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..cache import Progress, report
+from .base import check_is_fitted, validation_split
+
+__all__ = ["ClassStatistics", "Standardiser"]
+
+
+class Standardiser:
+    """``z = (x - mean) / scale``, learned on some rows; ``scale`` is 1 where a feature is constant.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray of shape (d,), float32
+    """
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray):
+        self.mean_ = np.asarray(mean, dtype=np.float32)
+        self.scale_ = np.asarray(scale, dtype=np.float32)
+
+    def transform(self, X) -> np.ndarray:
+        """Standardised copy of ``X`` (n, d) as float32."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.mean_.shape[0]:
+            raise ValueError(f"X must have shape (n, {self.mean_.shape[0]}); got {X.shape}")
+        out = np.array(X, dtype=np.float32, copy=True)
+        if not np.isfinite(out).all():
+            raise ValueError("X contains NaN or infinite values")
+        out -= self.mean_
+        out /= self.scale_
+        return out
+
+
+class ClassStatistics:
+    """Counts, sums and Gram matrices of each class's features on a fixed fitting / validation split.
+
+    Parameters
+    ----------
+    validation_fraction : float, default 0.15
+        Stratified share of every class's training rows in the validation part.
+    random_state : int, default 0
+        Seeds the split.
+    gram_dtype : {'auto', 'float64', 'float32'}, default 'auto'
+        Storage of the per-class Gram matrices; ``'auto'`` is float64 up to 4,096 features and float32 above
+        (a 12,800-d float64 Gram matrix is 1.3 GB a class).
+
+    Attributes
+    ----------
+    fit_rows_, val_rows_ : ndarray of int64
+        Row indices of the two parts (sorted), over all classes.
+    shift_ : ndarray (d,) float64
+        The mean of all training rows. Every sum is of ``x - shift_``: a common shift changes no centred
+        quantity, but keeps the float32 products from cancelling catastrophically in ``Σxxᵀ - n μμᵀ``.
+    counts_ : ndarray (C, 2) int64
+        Rows per class in the fitting part (column 0) and the validation part (column 1).
+    sums_ : ndarray (C, 2, d) float64
+        ``Σ (x - shift)`` per class and part.
+    squares_ : ndarray (C, 2, d) float64
+        ``Σ (x - shift)²`` (elementwise) per class and part — the feature spreads.
+    grams_ : ndarray (C, d, d)
+        ``Σ (x - shift)(x - shift)ᵀ`` per class over the fitting part.
+    n_features_in_ : int
+    n_classes_ : int
+    """
+
+    def __init__(self, validation_fraction: float = 0.15, random_state: int = 0, gram_dtype: str = "auto"):
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.gram_dtype = gram_dtype
+
+    def fit(self, X, y, n_classes: int | None = None, progress: Progress = None) -> "ClassStatistics":
+        """One pass over the rows of ``X``, class by class.
+
+        Parameters
+        ----------
+        X : ndarray (n, d)
+            Training features (any float dtype; read in float32 blocks).
+        y : ndarray (n,)
+            Class indices ``0..C-1``.
+        n_classes : int or None
+            ``C``; default ``y.max() + 1``.
+        progress : callable(step, done, total) or None
+            Step ``"Class statistics"``, one tick per class.
+
+        Returns
+        -------
+        self
+        """
+        X = np.asarray(X)
+        y = np.asarray(y)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array (n_images, n_features); got shape {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must hold one label per row of X; got {y.shape} for {X.shape[0]} rows")
+        if y.size == 0:
+            raise ValueError("no training rows")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+            raise ValueError("y must hold non-negative integer class indices")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
+        if self.gram_dtype not in ("auto", "float64", "float32"):
+            raise ValueError(f"gram_dtype must be 'auto', 'float64' or 'float32'; got {self.gram_dtype!r}")
+        C = int(n_classes if n_classes is not None else y.max() + 1)
+        if y.max() >= C:
+            raise ValueError(f"labels must be below n_classes={C}")
+        n, d = X.shape
+        gram_dtype = (np.float64 if d <= 4096 else np.float32) if self.gram_dtype == "auto" else np.dtype(self.gram_dtype)
+        fit_rows, val_rows = validation_split(y, self.validation_fraction, self.random_state)
+        part = np.zeros(n, dtype=np.int64)
+        part[val_rows] = 1
+        shift = np.zeros(d)
+        for start in range(0, n, 8192):
+            shift += np.asarray(X[start:start + 8192], dtype=np.float64).sum(0)
+        shift /= n
+        if not np.isfinite(shift).all():
+            raise ValueError("X contains NaN or infinite values")
+        counts = np.zeros((C, 2), dtype=np.int64)
+        sums = np.zeros((C, 2, d))
+        squares = np.zeros((C, 2, d))
+        grams = np.zeros((C, d, d), dtype=gram_dtype)
+        shift32 = torch.from_numpy(shift.astype(np.float32))
+        for c in range(C):
+            rows_c = np.flatnonzero(y == c)
+            for p in (0, 1):
+                rows = rows_c[part[rows_c] == p]
+                counts[c, p] = rows.size
+                if rows.size == 0:
+                    continue
+                # np.take: a row gather several times faster than fancy indexing.
+                Xc = torch.from_numpy(np.ascontiguousarray(np.take(X, rows, axis=0), dtype=np.float32))
+                Xc -= shift32
+                sums[c, p] = Xc.sum(0, dtype=torch.float64).numpy()
+                squares[c, p] = (Xc * Xc).sum(0, dtype=torch.float64).numpy()
+                if p == 0:
+                    grams[c] = (Xc.T @ Xc).numpy()
+            report(progress, "Class statistics", c + 1, C)
+        if not (np.isfinite(sums).all() and np.isfinite(squares).all()):
+            raise ValueError("X contains NaN or infinite values")
+        self.fit_rows_, self.val_rows_ = fit_rows, val_rows
+        self.shift_ = shift
+        self.counts_, self.sums_, self.squares_, self.grams_ = counts, sums, squares, grams
+        self.n_features_in_, self.n_classes_ = d, C
+        return self
+
+    # -- the statistics of a set of classes ----------------------------------------------------------------
+    def rows(self, classes, y, part: str = "fit") -> np.ndarray:
+        """Row indices of ``classes`` in the fitting (``'fit'``) or validation (``'val'``) part, sorted."""
+        check_is_fitted(self, "grams_")
+        idx = self.fit_rows_ if part == "fit" else self.val_rows_ if part == "val" else None
+        if idx is None:
+            raise ValueError(f"part must be 'fit' or 'val'; got {part!r}")
+        y = np.asarray(y)
+        return idx[np.isin(y[idx], np.asarray(classes))]
+
+    def standardiser(self, classes) -> Standardiser:
+        """Mean and standard deviation of the features over all training rows (both parts) of ``classes``."""
+        check_is_fitted(self, "grams_")
+        classes = np.asarray(classes, dtype=np.int64)
+        n = self.counts_[classes].sum()
+        if n == 0:
+            raise ValueError("the classes have no training rows")
+        s = self.sums_[classes].sum((0, 1))
+        q = self.squares_[classes].sum((0, 1))
+        mean = s / n
+        var = np.maximum(q / n - mean * mean, 0.0)
+        sd = np.sqrt(var)
+        return Standardiser(mean + self.shift_, np.where(sd > 1e-12, sd, 1.0))
+
+    def ridge_system(self, classes, targets, standardiser: Standardiser):
+        """The normal equations of ridge regression on the fitting part of ``classes``, standardised.
+
+        Parameters
+        ----------
+        classes : array of int (k,)
+            The classes whose fitting rows enter the fit.
+        targets : ndarray (k, m)
+            The target (word vector) of each of those classes.
+        standardiser : Standardiser
+            The feature standardisation ``z = (x - mean) / scale`` the map is fitted in.
+
+        Returns
+        -------
+        G : ndarray (d, d) float64
+            ``Σ (z - z̄)(z - z̄)ᵀ`` over the fitting rows (centred on their own mean ``z̄``).
+        B : ndarray (d, m) float64
+            ``Σ (z - z̄)(t - t̄)ᵀ``.
+        z_mean : ndarray (d,)
+            ``z̄``, the mean standardised fitting row.
+        t_mean : ndarray (m,)
+            ``t̄``, the mean target of the fitting rows.
+        n : int
+            Fitting rows.
+        """
+        check_is_fitted(self, "grams_")
+        classes = np.asarray(classes, dtype=np.int64)
+        T = np.asarray(targets, dtype=np.float64)
+        if T.shape[0] != classes.size:
+            raise ValueError(f"targets must have one row per class; got {T.shape[0]} for {classes.size} classes")
+        n_c = self.counts_[classes, 0].astype(np.float64)
+        n = n_c.sum()
+        if n < 2:
+            raise ValueError("fewer than 2 fitting rows in these classes")
+        s_c = self.sums_[classes, 0]                         # Σ (x - shift) per class
+        mu = s_c.sum(0) / n                                  # mean of (x - shift) over the fitting rows
+        G = self._gram_sum(classes)
+        G -= n * np.outer(mu, mu)                            # Σ (x - μ)(x - μ)ᵀ
+        scale = standardiser.scale_.astype(np.float64)
+        G /= np.outer(scale, scale)
+        t_mean = (n_c[:, None] * T).sum(0) / n
+        B = ((s_c - n_c[:, None] * mu).T @ (T - t_mean)) / scale[:, None]
+        z_mean = (mu + self.shift_ - standardiser.mean_.astype(np.float64)) / scale
+        return G, B, z_mean, t_mean, int(n)
+
+    def _gram_sum(self, classes) -> np.ndarray:
+        """``Σ_c grams_[c]`` in float64 (a fresh array)."""
+        classes = list(np.asarray(classes, dtype=np.int64))
+        out = np.array(self.grams_[classes[0]], dtype=np.float64, copy=True)
+        for c in classes[1:]:
+            out += self.grams_[c]
+        return out
+
+    # -- persistence (arrays only: the cache never holds pickles) ----------------------------------------------
+    def state(self) -> dict[str, np.ndarray]:
+        check_is_fitted(self, "grams_")
+        return {"fit_rows": self.fit_rows_, "val_rows": self.val_rows_, "shift": self.shift_,
+                "counts": self.counts_, "sums": self.sums_, "squares": self.squares_, "grams": self.grams_,
+                "params": np.array([self.validation_fraction, self.random_state], dtype=np.float64)}
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray]) -> "ClassStatistics":
+        fraction, seed = (float(v) for v in arrays["params"])
+        stats = cls(validation_fraction=fraction, random_state=int(seed))
+        stats.fit_rows_, stats.val_rows_ = arrays["fit_rows"], arrays["val_rows"]
+        stats.shift_ = arrays["shift"]
+        stats.counts_, stats.sums_ = arrays["counts"], arrays["sums"]
+        stats.squares_, stats.grams_ = arrays["squares"], arrays["grams"]
+        stats.n_classes_, stats.n_features_in_ = stats.sums_.shape[0], stats.sums_.shape[2]
+        return stats
