@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from zsl_app import pipeline, sidebar
+from zsl_app import sidebar
+from zsl_core.experiment import summary
 from zsl_core.reproduce import PAPER
 
 FIGURE_1 = Path(__file__).resolve().parent / "assets" / "figure1.svg"
@@ -16,7 +17,7 @@ FIGURE_1 = Path(__file__).resolve().parent / "assets" / "figure1.svg"
 
 def home() -> None:
     sidebar.page_setup("Home", ":material/home:")
-    choices, data = sidebar.render()
+    config, data = sidebar.render()
     st.title("ZSL Explorer")
     st.markdown(
         "**Can a model recognise a cat without ever having seen one?** Socher et al. (NIPS 2013) say yes, if "
@@ -28,12 +29,12 @@ def home() -> None:
              caption="Our drawing of the paper's Figure 1: map the image into word space, check whether it lies on "
                      "a seen class's manifold, then use the seen-class softmax or the nearest unseen word vector.")
 
-    run = sidebar.load_model(choices)
-    h = pipeline.headline(run.key, run)
+    run = sidebar.load_model(config)
+    h = summary(run)
     held = " + ".join(run.unseen_names)
     n_s, n_u = len(run.seen), len(run.unseen)
     st.subheader("The current model")
-    st.caption(f"{choices.describe()} · dataset {data.name} · trained in {run.train_seconds:.1f} s")
+    st.caption(f"{config.describe()} · dataset {data.name} · trained in {run.timings.get('fit_s', 0):.1f} s")
     cols = st.columns(4)
     cat_truck = set(run.unseen_names) == {"cat", "truck"}
     paper_note = f" The paper reports {PAPER['seen_accuracy']:.1%} with cat + truck held out." if cat_truck else ""
@@ -44,11 +45,11 @@ def home() -> None:
     pair_note = (f" The paper reports {PAPER['zero_shot_pair_accuracy']['cat-truck']:.0%} for cat vs truck."
                  if cat_truck else "")
     cols[1].metric(
-        f"Zero-shot among held-out ({n_u}-way)", f"{h['zero_shot']:.1%}",
+        f"Zero-shot among held-out ({n_u}-way)", f"{h['zero_shot']:.1%}" if h["zero_shot"] is not None else "—",
         help=f"Test images of {held} ({h['n_unseen']:,} images), each given the nearest of the {n_u} unseen "
              f"word vectors, as if the gate were perfect. No image of these classes was used in training."
              f"{pair_note}")
-    at = h["at_default"]
+    at = h["at_threshold"]
     cols[2].metric(
         f"Overall, full model ({len(run.class_names)}-way)", f"{at['overall']:.1%}",
         help=f"All {len(run.y_test):,} test images through Eq. 2 at the model's own novelty threshold "

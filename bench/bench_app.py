@@ -78,6 +78,7 @@ def main() -> None:
 
     from zsl_app import figures, pipeline, threshold
     from zsl_core.data import load_dataset, prepare_image
+    from zsl_core.experiment import Config, classify as classify_images
 
     # 0. Fill the disk caches (not timed): decoded dataset, features, one model.
     t0 = time.perf_counter()
@@ -105,21 +106,20 @@ def main() -> None:
 
     source = env["ZSL_DATA_DIR"]
     subset = tuple(int(v) for v in args.subset.split(","))
-    choices = pipeline.Choices(source=source, subset=subset, features=args.features, feature_params="{}",
-                               mapping="linear", novelty="gaussian", unseen=("cat", "truck"))
-    run = pipeline.trained(choices)
-    other = pipeline.trained(choices.with_(novelty="loop"))
+    config = Config(data=source, subset=subset, features=args.features, mapping="linear", novelty="gaussian",
+                    unseen=("cat", "truck"))
+    run = pipeline.run(config)
+    other = pipeline.run(config.with_(novelty="loop"))
     fragment = []
     for value in moves:
         t = time.perf_counter()
-        cut = pipeline.threshold_for_fraction(pipeline.sorted_novelty(run.key, run), value / 100)
-        at = pipeline.at_threshold(run, cut)
-        cut_other = pipeline.threshold_for_fraction(pipeline.sorted_novelty(other.key, other), at["novel_fraction"])
-        at_other = pipeline.at_threshold(other, cut_other)
-        figs = [figures.tradeoff_curves(pipeline.sweep(run.key, run), "current", at, 0.825),
-                figures.tradeoff_curves(pipeline.sweep(other.key, other), "other", at_other, 0.825),
-                figures.confusion_heatmap(pipeline.confusion(run.key, cut, run), run.class_names, run.unseen_names,
-                                          "confusion")]
+        cut = run.threshold_for_share(value / 100)
+        at = run.at_threshold(cut)
+        cut_other = other.threshold_for_share(at["novel_fraction"])
+        at_other = other.at_threshold(cut_other)
+        figs = [figures.tradeoff_curves(run.sweep, "current", at, 0.825),
+                figures.tradeoff_curves(other.sweep, "other", at_other, 0.825),
+                figures.confusion_heatmap(run.confusion(cut), run.class_names, run.unseen_names, "confusion")]
         for f in figs:
             f.to_json()
         threshold.describe_cutoff("gaussian", cut)
@@ -143,9 +143,7 @@ def main() -> None:
         image.save(buffer := io.BytesIO(), format="JPEG", quality=91)  # new bytes: no cache hit
         t = time.perf_counter()
         small = prepare_image(buffer.getvalue())
-        x = run.features.extractor.transform(small[None])
-        scores = run.model.decompose(x)
-        run.model.proba_from_scores(scores, run.model.threshold_)
+        classify_images(run, small)
         direct.append((time.perf_counter() - t) * 1000)
     log(f"upload -> verdict p50 {pct(upload, 50)} ms, p95 {pct(upload, 95)} ms; direct p95 {pct(direct, 95)} ms")
 

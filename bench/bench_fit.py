@@ -1,148 +1,186 @@
-"""Benchmark the engine's fit and evaluation costs.
+"""Benchmark the engine's fit and evaluation costs on real features, through the experiment API.
 
-Synthetic 40k × 1280 features by default (the size of EfficientNet features of CIFAR-10's training set), or
-real cached features with ``--features file.npz`` (arrays ``X_train, y_train, X_test, y_test, class_names``).
+Measures, on the full dataset's cached features (EfficientNet: 50k × 1,280, so 40k seen training rows):
 
-Measures, per mapping × novelty detector: ``ZeroShotClassifier.fit`` time (with its per-stage split),
-``decompose`` time on the test images, one ``threshold_sweep`` over them, and (on real features) the
-accuracies; plus a LoOP fit on 40k reference points and the process's peak RSS. Ends with ONE JSON line.
+* the class statistics (load from the cache; ``--cold`` also times computing them);
+* a fit for a new held-out set (``experiment.fit_model`` with the statistics, model cache off), median of
+  ``--repeat`` held-out pairs never fitted before in this process, with the per-stage split and accuracies;
+* the 45-pair matrix (``experiment.pairs_matrix``, cache off);
+* decompose + one threshold sweep of the 10k test images;
+* ``python -m zsl_core classify PHOTO`` end to end in a fresh process, for a held-out set whose fitted model is
+  not in the cache (caches of data, features and statistics warm);
+* with ``--baseline REF`` (e.g. the previous landing's commit), the same held-out sets fitted by that
+  version of the engine in a subprocess on the same features, and the ratio.
 
-    python bench/bench_fit.py                       # synthetic, linear map, both detectors
-    python bench/bench_fit.py --mlp --pairs         # also the 2-layer tanh map (slow) and all 45 pairs
-    python bench/bench_fit.py --features /work/features_dev/efficientnet_cifar10.npz --unseen cat,truck
+Ends with ONE JSON line. The machine is shared: the load average is printed beside the figures.
+
+    python bench/bench_fit.py --data ../shared/datasets/cifar10-jpg.tar.gz --baseline 13647bd
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-import torch  # noqa: E402
+#: Run inside the baseline's checkout: fit its ZeroShotClassifier on the same features, print timings.
+BASELINE_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from zsl_core.model import ZeroShotClassifier
+from zsl_core.semantic import WordVectors
+z = np.load(sys.argv[2])
+X, y, names = z["X_train"], z["y_train"], [str(c) for c in z["class_names"]]
+V = WordVectors.from_glove_package().class_vectors(names)
+out = []
+for pair in json.loads(sys.argv[3]):
+    t = time.perf_counter()
+    ZeroShotClassifier().fit(X, y, names, pair, class_vectors=V)
+    out.append(time.perf_counter() - t)
+print(json.dumps(out))
+"""
 
-from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from zsl_core.evaluation import ausuc, best_point, threshold_sweep  # noqa: E402
-from zsl_core.model import ZeroShotClassifier  # noqa: E402
-from zsl_core.model.novelty import LoOPNoveltyDetector  # noqa: E402
-
-
-def synthetic(n_train, n_test, d, C=10, D=50, seed=0):
-    """Class structure in a 50-d latent space, lifted to d non-negative, correlated features (like pooled
-    CNN activations), noisy enough that the seen softmax is not perfect."""
-    rng = np.random.default_rng(seed)
-    V = rng.normal(size=(C, D)) / np.sqrt(D) * 3
-    # the two unseen classes (3 and 9) sit between two seen ones each, so zero-shot transfer is possible
-    V[3] = 0.5 * (V[0] + V[1])
-    V[9] = 0.5 * (V[4] + V[5])
-    lift = rng.normal(size=(D, d)).astype(np.float32) / np.sqrt(D)
-
-    def draw(n):
-        y = rng.integers(0, C, n)
-        Z = (V[y] + rng.normal(size=(n, D))).astype(np.float32)
-        X = np.maximum(Z @ lift + rng.normal(size=(n, d)).astype(np.float32), 0)
-        return X.astype(np.float32), y.astype(np.int64)
-
-    X, y = draw(n_train)
-    Xt, yt = draw(n_test)
-    return X, y, Xt, yt, [f"class{i}" for i in range(C)], V
+def median(values) -> float:
+    return round(float(np.median(values)), 3)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--features", type=Path, help="npz with X_train, y_train, X_test, y_test, class_names")
-    ap.add_argument("--unseen", default="cat,truck", help="comma-separated unseen class names (real features)")
-    ap.add_argument("--n-train", type=int, default=40000)
-    ap.add_argument("--n-test", type=int, default=10000)
-    ap.add_argument("--dim", type=int, default=1280)
-    ap.add_argument("--mlp", action="store_true", help="also benchmark the 2-layer tanh mapping")
-    ap.add_argument("--repeat", type=int, default=2, help="fits per configuration (the fastest is reported)")
-    ap.add_argument("--pairs", action="store_true", help="also time all_pairs_matrix (C (C-1) / 2 ridge fits)")
+    ap.add_argument("--data", required=True, help="the dataset (as for python -m zsl_core --data)")
+    ap.add_argument("--features", default="efficientnet")
+    ap.add_argument("--repeat", type=int, default=5, help="held-out sets fitted (median reported)")
+    ap.add_argument("--cold", action="store_true", help="also time computing the class statistics")
+    ap.add_argument("--no-pairs", action="store_true", help="skip the 45-pair matrix")
+    ap.add_argument("--no-classify", action="store_true", help="skip the command-line classify timing")
+    ap.add_argument("--baseline", default=None, help="a git ref of this repository to compare the fit with")
     args = ap.parse_args(argv)
 
-    if args.features:
-        z = np.load(args.features, allow_pickle=False)
-        X, y, Xt, yt = z["X_train"], z["y_train"].astype(np.int64), z["X_test"], z["y_test"].astype(np.int64)
-        names = [str(c) for c in z["class_names"]]
-        from zsl_core.semantic import WordVectors
+    import torch
 
-        V = WordVectors.from_glove_package().class_vectors(names)
-        unseen = args.unseen.split(",")
-        source = str(args.features)
-    else:
-        X, y, Xt, yt, names, V = synthetic(args.n_train, args.n_test, args.dim)
-        unseen = [names[3], names[9]]
-        source = f"synthetic {args.n_train}x{args.dim}"
-    print(f"# {source}: train {X.shape}, test {Xt.shape}, unseen {unseen}, torch threads "
-          f"{torch.get_num_threads()}", flush=True)
+    from zsl_core import experiment
+    from zsl_core.evaluation import auroc, threshold_sweep
+    from zsl_core.model.statistics import ClassStatistics
+    from zsl_core.semantic import WordVectors
 
-    results = {"source": source, "n_train": int(X.shape[0]), "dim": int(X.shape[1]), "n_test": int(Xt.shape[0]),
-               "unseen": unseen, "threads": torch.get_num_threads(), "machine": platform.machine(),
-               # the machine is shared: a load above the core count inflates every wall time
-               "loadavg_start": [round(v, 2) for v in os.getloadavg()], "runs": {}}
-    mappings = ["linear"] + (["mlp"] if args.mlp else [])
-    for mapping in mappings:
-        for novelty in ("gaussian", "loop"):
-            key = f"{mapping}+{novelty}"
-            best = None
-            for _ in range(args.repeat):
-                t, c = time.perf_counter(), time.process_time()
-                model = ZeroShotClassifier(mapping=mapping, novelty=novelty).fit(X, y, names, unseen,
-                                                                                 class_vectors=V)
-                fit_s, cpu_s = time.perf_counter() - t, time.process_time() - c
-                if best is None or fit_s < best[0]:
-                    best = (fit_s, cpu_s, model)
-            fit_s, cpu_s, model = best
-            t = time.perf_counter()
-            scores = model.decompose(Xt)
-            dec_s = time.perf_counter() - t
-            t = time.perf_counter()
-            sweep = threshold_sweep(scores, yt, model.seen_, model.unseen_)
-            sweep_s = time.perf_counter() - t
-            hp = best_point(sweep, "H")
-            seen_rows = np.isin(yt, model.seen_)
-            unseen_rows = ~seen_rows
-            seen_acc = float(np.mean(model.seen_[scores.seen_proba[seen_rows][:, model.seen_].argmax(1)]
-                                     == yt[seen_rows]))
-            two_way = float(np.mean(model.unseen_[scores.unseen_proba[unseen_rows][:, model.unseen_].argmax(1)]
-                                    == yt[unseen_rows]))
-            auroc = float(roc_auc_score(unseen_rows, scores.novelty))
-            r = {"fit_s": round(fit_s, 3), "fit_cpu_s": round(cpu_s, 3), "fit_stages_s": {k: round(v, 3) for k, v in model.fit_time_.items()},
-                 "decompose_s": round(dec_s, 3), "sweep_s": round(sweep_s, 4), "sweep_points": int(sweep["H"].size),
-                 "seen_acc": round(seen_acc, 4), "unseen_2way": round(two_way, 4),
-                 "novelty_auroc": round(auroc, 4), "best_H": round(hp["H"], 4),
-                 "best_H_seen": round(hp["seen"], 4), "best_H_unseen": round(hp["unseen"], 4),
-                 "ausuc": round(ausuc(sweep), 4),
-                 "default_threshold_seen_unseen": [
-                     round(float(np.mean((model.predict_from_scores(scores) == yt)[seen_rows])), 4),
-                     round(float(np.mean((model.predict_from_scores(scores) == yt)[unseen_rows])), 4)],
-                 "alpha": getattr(model.mapping_, "alpha_", None), "softmax_C": model.softmax_.C_}
-            results["runs"][key] = r
-            print(f"# {key}: {json.dumps(r)}", flush=True)
+    log = lambda msg: print(f"# {msg}", flush=True)  # noqa: E731
+    results = {"bench": "fit", "features": args.features, "threads": torch.get_num_threads(),
+               "machine": platform.machine(), "cpu_count": os.cpu_count(),
+               "loadavg_start": [round(v, 2) for v in os.getloadavg()]}
+    config = experiment.Config(data=args.data, features=args.features)
+    dataset = experiment.load_data(config)
+    features = experiment.load_features(config, dataset)
+    words = WordVectors.from_glove_package()
+    names = list(dataset.class_names)
+    results["n_train"], results["dim"] = features.X_train.shape
+    log(f"{dataset.name}: train {features.X_train.shape}, test {features.X_test.shape}")
 
-    # LoOP on 40k reference points (the max_reference default subsamples to 20k: report both).
+    if args.cold:
+        t = time.perf_counter()
+        ClassStatistics(experiment.VALIDATION_FRACTION, 0).fit(features.X_train, dataset.train_labels,
+                                                               n_classes=dataset.n_classes)
+        results["statistics_cold_s"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    stats = experiment.load_statistics(features, dataset, 0)
+    results["statistics_load_s"] = round(time.perf_counter() - t, 2)
+    log(f"class statistics: load + attach rows {results['statistics_load_s']} s")
+
+    # A new held-out set each time: pairs in a fixed shuffled order, the model cache off.
     rng = np.random.default_rng(0)
-    F = rng.normal(size=(40000, 50))
-    for max_ref in (20000, None):
+    all_pairs = list(itertools.combinations(names, 2))
+    pairs = [list(all_pairs[i]) for i in rng.permutation(len(all_pairs))[: args.repeat + 1]]
+    fit_s, stages, figures = [], [], []
+    experiment.fit_model(config.with_(unseen=tuple(pairs[0])), dataset, features, stats, words, cache=False)  # warm-up
+    for pair in pairs[1:]:
+        cfg = config.with_(unseen=tuple(pair))
         t = time.perf_counter()
-        LoOPNoveltyDetector(max_reference=max_ref).fit(F)
-        results[f"loop_fit_40k_maxref_{max_ref}_s"] = round(time.perf_counter() - t, 3)
-    if args.pairs:
-        from zsl_core.evaluation import all_pairs_matrix
+        model = experiment.fit_model(cfg, dataset, features, stats, words, cache=False)
+        fit_s.append(time.perf_counter() - t)
+        stages.append({k: round(v, 3) for k, v in model.fit_time_.items()})
+        scores = model.decompose(features.X_test)
+        yt = dataset.test_labels
+        seen = np.isin(yt, model.seen_)
+        figures.append({"unseen": pair,
+                        "seen_acc": round(float(np.mean(model.seen_[scores.seen_proba[seen][:, model.seen_].argmax(1)]
+                                                        == yt[seen])), 4),
+                        "two_way": round(float(np.mean(model.unseen_[scores.unseen_proba[~seen][:, model.unseen_]
+                                                                     .argmax(1)] == yt[~seen])), 4),
+                        "auroc": round(auroc(scores.novelty[~seen], scores.novelty[seen]), 4)})
+        log(f"fit {pair}: {fit_s[-1]:.3f} s {stages[-1]} {figures[-1]}")
+    results.update(fit_new_held_out_s=[round(v, 3) for v in fit_s], fit_new_held_out_median_s=median(fit_s),
+                   fit_stages_s=stages, fit_figures=figures)
 
+    t = time.perf_counter()
+    scores = model.decompose(features.X_test)
+    results["decompose_10k_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    threshold_sweep(scores, dataset.test_labels, model.seen_, model.unseen_)
+    results["sweep_s"] = round(time.perf_counter() - t, 4)
+
+    if not args.no_pairs:
         t = time.perf_counter()
-        M = all_pairs_matrix(X, y, Xt, yt, V)
-        results["all_pairs_s"] = round(time.perf_counter() - t, 2)
-        results["all_pairs_mean"] = round(float(np.nanmean(M)), 4)
+        matrix = experiment.pairs_matrix(config, dataset, features, stats, words, cache=False)
+        results["pairs_45_s"] = round(time.perf_counter() - t, 2)
+        results["pairs_mean"] = round(float(np.nanmean(matrix)), 4)
+        log(f"45-pair matrix: {results['pairs_45_s']} s (mean 2-way {results['pairs_mean']})")
+
+    if not args.no_classify:
+        # A held-out set whose model is not cached: pick the first pair whose cache file is absent.
+        from PIL import Image
+
+        for pair in all_pairs:
+            cfg = config.with_(unseen=tuple(pair))
+            path = experiment._model_path(cfg, features, words.fingerprint)
+            if not path.exists():
+                break
+        photo = Path(tempfile.mkdtemp()) / "photo.jpg"
+        Image.fromarray(np.asarray(dataset.test_images[0])).resize((320, 320)).save(photo, quality=90)
+        cmd = [sys.executable, "-m", "zsl_core", "classify", str(photo), "--data", args.data, "--features",
+               args.features, "--unseen", ",".join(pair)]
+        t = time.perf_counter()
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        results["classify_cli_new_held_out_s"] = round(time.perf_counter() - t, 2)
+        results["classify_cli_ok"] = done.returncode == 0
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        results["classify_cli_cached_model_s"] = round(time.perf_counter() - t, 2)
+        log(f"classify (CLI, {pair} never fitted): {results['classify_cli_new_held_out_s']} s; again (model "
+            f"cached): {results['classify_cli_cached_model_s']} s; output: {done.stdout.strip()[:160]}")
+
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(tree), args.baseline], cwd=REPO, check=True,
+                           capture_output=True)
+            try:
+                npz = Path(tmp) / "features.npz"
+                np.savez(npz, X_train=features.X_train, y_train=dataset.train_labels,
+                         class_names=np.array(names))
+                out = subprocess.run([sys.executable, "-c", BASELINE_SCRIPT, str(tree), str(npz),
+                                      json.dumps([pairs[0]] + pairs[1:])], capture_output=True, text=True, check=True)
+                base = json.loads(out.stdout.strip().splitlines()[-1])[1:]  # the first is its warm-up
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO, capture_output=True)
+        results["baseline"] = args.baseline
+        results["baseline_fit_s"] = [round(v, 3) for v in base]
+        results["baseline_fit_median_s"] = median(base)
+        results["speedup_vs_baseline"] = round(median(base) / max(median(fit_s), 1e-9), 1)
+        log(f"baseline {args.baseline}: median fit {median(base)} s -> {results['speedup_vs_baseline']}x")
+
     results["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(results))

@@ -4,14 +4,15 @@ import numpy as np
 import streamlit as st
 
 from zsl_app import figures, pipeline, sidebar, threshold
-from zsl_app.state import NOVELTY, NOVELTY_LABELS
+from zsl_app.state import options
 from zsl_core.reproduce import PAPER
 
 sidebar.page_setup("Threshold tradeoff", ":material/tune:")
-choices, data = sidebar.render()
-run = sidebar.load_model(choices)
-other_name = next(n for n in NOVELTY if n != choices.novelty)
-other = sidebar.load_model(choices.with_(novelty=other_name))
+config, data = sidebar.render()
+run = sidebar.load_model(config)
+NOVELTY_LABELS = options("novelty")
+other_name = next(n for n in NOVELTY_LABELS if n != config.novelty)
+other = sidebar.load_model(config.with_(novelty=other_name))
 
 st.title("Threshold tradeoff")
 st.markdown(
@@ -26,11 +27,11 @@ UNSEEN_HELP = "test images of the held-out classes; each is right if the full mo
 
 
 @st.fragment
-def live(run: pipeline.Trained, other: pipeline.Trained) -> None:
+def live(run: pipeline.Run, other: pipeline.Run) -> None:
     t, _ = threshold.slider(run)
-    at = pipeline.at_threshold(run, t)
+    at = run.at_threshold(t)
     n_seen, n_unseen = threshold.n_of(run, run.seen), threshold.n_of(run, run.unseen)
-    st.caption(f"Cutoff ({NOVELTY_LABELS[run.choices.novelty]}): {threshold.describe_cutoff(run.choices.novelty, t)}. "
+    st.caption(f"Cutoff ({NOVELTY_LABELS[run.config.novelty]}): {threshold.describe_cutoff(run.config.novelty, t)}. "
                f"{threshold.novel_fraction_text(run, at['novel_fraction'])}.")
     held = " + ".join(run.unseen_names)
     cols = st.columns(5)
@@ -45,21 +46,21 @@ def live(run: pipeline.Trained, other: pipeline.Trained) -> None:
     cols[4].metric("H (harmonic mean)", f"{at['H']:.1%}",
                    help="harmonic mean of seen and unseen accuracy at this threshold (high only when both are)")
     st.caption(f"Measured on the test split ({run.dataset.name}); held out: {held}; "
-               f"{run.choices.features} features, {run.choices.mapping} mapping.")
+               f"{run.config.features} features, {run.config.mapping} mapping.")
 
     paper_seen = PAPER["seen_accuracy"] if set(run.unseen_names) == {"cat", "truck"} else None
     left, right = st.columns(2)
     left.plotly_chart(
-        figures.tradeoff_curves(pipeline.sweep(run.key, run), f"{SHORT[run.choices.novelty]} (the current detector)",
-                                at, paper_seen, threshold.score_name(run.choices.novelty)),
+        figures.tradeoff_curves(run.sweep, f"{SHORT[run.config.novelty]} (the current detector)",
+                                at, paper_seen, threshold.score_name(run.config.novelty)),
         key="curves_current", width="stretch")
-    t_other = pipeline.threshold_for_fraction(pipeline.sorted_novelty(other.key, other), at["novel_fraction"])
-    at_other = pipeline.at_threshold(other, t_other)
+    t_other = other.threshold_for_share(at["novel_fraction"])
+    at_other = other.at_threshold(t_other)
     right.plotly_chart(
-        figures.tradeoff_curves(pipeline.sweep(other.key, other),
-                                f"{SHORT[other.choices.novelty]} (for comparison, same share called novel)", at_other,
+        figures.tradeoff_curves(other.sweep,
+                                f"{SHORT[other.config.novelty]} (for comparison, same share called novel)", at_other,
                                 paper_seen,
-                                threshold.score_name(other.choices.novelty)),
+                                threshold.score_name(other.config.novelty)),
         key="curves_other", width="stretch")
     notes = ["Curves: every threshold on the test split; the dots mark the slider."]
     if paper_seen is not None:
@@ -68,7 +69,7 @@ def live(run: pipeline.Trained, other: pipeline.Trained) -> None:
                      f"the left end of the seen curve, where nothing is called novel.")
     st.caption(" ".join(notes))
 
-    cm = pipeline.confusion(run.key, t, run)
+    cm = run.confusion(t)
     c1, c2 = st.columns([3, 2])
     c1.plotly_chart(
         figures.confusion_heatmap(cm, run.class_names, run.unseen_names,

@@ -7,8 +7,8 @@ from zsl_app import figures, images, pipeline, sidebar, state, threshold
 from zsl_app.progress import StreamlitProgress
 
 sidebar.page_setup("Semantic space", ":material/scatter_plot:")
-choices, data = sidebar.render()
-run = sidebar.load_model(choices)
+config, data = sidebar.render()
+run = sidebar.load_model(config)
 
 st.title("Semantic space")
 st.markdown(
@@ -66,7 +66,7 @@ else:
 
 t = threshold.current(run)
 rows = proj["rows"]
-pred = pipeline.predict_at(run, t)[rows]
+pred = run.predictions(t)[rows]
 true = run.y_test[rows]
 novelty = np.asarray(run.scores.novelty)[rows]
 fig = figures.semantic_scatter(
@@ -78,7 +78,7 @@ with left:
     event = st.plotly_chart(fig, key="semantic_plot", on_select="rerun", selection_mode=("points", "box", "lasso"),
                             width="stretch")
     st.caption(
-        f"Predicted classes use the shared novelty threshold ({threshold.describe_cutoff(choices.novelty, t)}; "
+        f"Predicted classes use the shared novelty threshold ({threshold.describe_cutoff(config.novelty, t)}; "
         f"set it on the Threshold tradeoff page). Test split of {data.name}. Hover for the classes and the "
         "novelty score, click a dot to see its image, drag a box or lasso to see a group.")
 
@@ -94,7 +94,7 @@ with right:
         r = chosen[0]
         st.image(images.enlarge(run.dataset.test_images[r], 192), width=192,
                  caption=f"test image #{r} (32×32, enlarged)")
-        p = int(pipeline.predict_at(run, t)[r])
+        p = int(run.predictions(t)[r])
         y = int(run.y_test[r])
         st.markdown(
             f"- true class: **{run.class_names[y]}**{' (held out)' if y in run.unseen else ''}\n"
@@ -114,7 +114,7 @@ if len(chosen) > 1:
     counts = {c: true_names.count(c) for c in dict.fromkeys(true_names)}
     st.caption("True classes in the selection: " + ", ".join(f"{c} × {k}" for c, k in counts.items()))
     shown = chosen[:60]
-    preds = pipeline.predict_at(run, t)
+    preds = run.predictions(t)
     st.image([images.enlarge(run.dataset.test_images[r], 96) for r in shown], width=96,
              caption=[f"{run.class_names[run.y_test[r]]} → {run.class_names[preds[r]]}" for r in shown])
     if len(chosen) > len(shown):

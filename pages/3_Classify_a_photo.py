@@ -7,8 +7,8 @@ from zsl_app import figures, images, pipeline, sidebar, state, threshold
 from zsl_core.data import EXTENSIONS, DatasetError, prepare_image
 
 sidebar.page_setup("Classify a photo", ":material/photo_camera:")
-choices, data = sidebar.render()
-run = sidebar.load_model(choices)
+config, data = sidebar.render()
+run = sidebar.load_model(config)
 
 st.title("Classify a photo")
 st.markdown(
@@ -60,7 +60,7 @@ else:
 
 with st.expander("Novelty threshold (shared with the Threshold tradeoff page)", expanded=False):
     t, _ = threshold.slider(run)
-    st.caption(threshold.describe_cutoff(choices.novelty, t))
+    st.caption(threshold.describe_cutoff(config.novelty, t))
 
 if image is None:
     st.info("Upload a photo or pick a test image to see the verdict.")
@@ -80,7 +80,7 @@ with col_small:
     st.image(images.enlarge(image, 224), width=224, caption="32×32 pixels, enlarged without smoothing")
 with col_verdict:
     st.markdown("**Verdict**")
-    score = f"novelty score {result['novelty']:.4g} vs cutoff {t:.4g} ({threshold.score_name(choices.novelty)})"
+    score = f"novelty score {result['novelty']:.4g} vs cutoff {t:.4g} ({threshold.score_name(config.novelty)})"
     if result["novel"]:
         st.warning(f"**Novel** — not on any seen class's manifold ({score}). Nearest held-out class: **{best}**.",
                    icon=":material/new_releases:")
@@ -88,7 +88,7 @@ with col_verdict:
         st.success(f"**Seen class** — on the seen classes' manifold ({score}). Softmax says: **{best}**.",
                    icon=":material/check_circle:")
     st.metric("Predicted class", best, help="The most probable of all classes under Eq. 2 at the shared threshold.")
-    st.caption(f"Threshold: {threshold.describe_cutoff(choices.novelty, t)}; move it with the slider above.")
+    st.caption(f"Threshold: {threshold.describe_cutoff(config.novelty, t)}; move it with the slider above.")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -104,6 +104,6 @@ with c2:
     st.markdown("**Where it lands in the word space** (PCA of the 50-d space; dots: mapped test images)")
     view = pipeline.pca_view(run.key, run)
     photo_xy = (result["mapped"] - view["mean"]) @ view["components"].T
-    st.plotly_chart(figures.landing_figure(view["pts"], view["labels"], view["stars"], photo_xy, names,
+    st.plotly_chart(figures.landing_figure(view["points"], view["labels"], view["stars"], photo_xy, names,
                                            run.unseen_names),
                     key="landing", width="stretch")

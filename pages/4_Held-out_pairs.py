@@ -6,11 +6,12 @@ import numpy as np
 import streamlit as st
 
 from zsl_app import figures, pipeline, sidebar, state
+from zsl_core.evaluation import cosine_similarity_matrix, nearest_seen_class
 from zsl_app.progress import StreamlitProgress
 from zsl_core.reproduce import PAPER
 
 sidebar.page_setup("Held-out pairs", ":material/grid_on:")
-choices, data = sidebar.render()
+config, data = sidebar.render()
 names = list(data.class_names)
 
 st.title("Held-out pairs")
@@ -22,19 +23,19 @@ st.markdown(
     "everything seen."
 )
 
-key = pipeline.pairs_key(choices)
+key = pipeline.pairs_key(config)
 if not pipeline.is_cached("pairs", key):
     n_pairs = len(names) * (len(names) - 1) // 2
     bar = StreamlitProgress()
     with st.spinner(f"Training {n_pairs} zero-shot models, one per held-out pair (once; then cached)…"):
-        matrix = pipeline.pairs(choices, bar)
+        matrix = pipeline.pairs(config, bar)
     bar.clear()
 else:
-    matrix = pipeline.pairs(choices)
+    matrix = pipeline.pairs(config)
 
-cos = pipeline.cosine_matrix(pipeline.words().class_vectors(names))
+cos = cosine_similarity_matrix(pipeline.words().class_vectors(names))
 pairs = list(itertools.combinations(range(len(names)), 2))
-current = tuple(sorted(names.index(u) for u in choices.unseen)) if len(choices.unseen) == 2 else None
+current = tuple(sorted(names.index(u) for u in config.unseen)) if len(config.unseen) == 2 else None
 
 
 def _hold_out(a: str, b: str) -> None:
@@ -58,7 +59,7 @@ with left:
                              zmin=0.5, zmax=1.0, highlight=current, clickable=True),
         key="pairs_heatmap", on_select=_on_heatmap_select, selection_mode="points", width="stretch")
     st.caption(f"Test split of {data.name}: the held-out pair's test images, each given the nearer of the two "
-               f"word vectors; {choices.features} features, {choices.mapping} mapping trained on the other "
+               f"word vectors; {config.features} features, {config.mapping} mapping trained on the other "
                f"{len(names) - 2} classes. Chance = 50 %. Click a cell to hold that pair out.")
 with right:
     st.plotly_chart(
@@ -70,7 +71,7 @@ with right:
                "tell apart in word space.")
 
 # Each pair: how close is the *less* well-covered class of the pair to its nearest seen class?
-support = np.array([min(pipeline.nearest_seen(cos, i, {i, j})[1], pipeline.nearest_seen(cos, j, {i, j})[1])
+support = np.array([min(nearest_seen_class(cos, i, {i, j})[1], nearest_seen_class(cos, j, {i, j})[1])
                     for i, j in pairs])
 accuracy = np.array([matrix[i, j] for i, j in pairs])
 highlight = pairs.index(current) if current in pairs else None
@@ -90,8 +91,8 @@ with c2:
     a, b = names[i], names[j]
     st.button(f"Hold out {a} + {b}", key="hold_out_pair", on_click=_hold_out, args=(a, b),
               disabled=(current == (i, j)), type="primary")
-    na, ca = pipeline.nearest_seen(cos, i, {i, j})
-    nb, cb = pipeline.nearest_seen(cos, j, {i, j})
+    na, ca = nearest_seen_class(cos, i, {i, j})
+    nb, cb = nearest_seen_class(cos, j, {i, j})
     st.markdown(
         f"""
 | | nearest seen class | cosine |
@@ -107,4 +108,4 @@ with c2:
     if paper is not None and {a, b} == {"cat", "truck"}:
         st.caption(f"The paper reports {paper:.0%} for cat vs truck (2-way, Coates features).")
     if current is not None:
-        st.caption(f"Currently held out: {' + '.join(choices.unseen)} (every other page uses it).")
+        st.caption(f"Currently held out: {' + '.join(config.unseen)} (every other page uses it).")

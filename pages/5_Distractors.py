@@ -9,8 +9,8 @@ from zsl_app import figures, pipeline, sidebar, state, threshold
 from zsl_core.semantic import OutOfVocabularyError
 
 sidebar.page_setup("Distractors", ":material/target:")
-choices, data = sidebar.render()
-run = sidebar.load_model(choices)
+config, data = sidebar.render()
+run = sidebar.load_model(config)
 held = " + ".join(run.unseen_names)
 
 st.title("Distractors")
@@ -66,14 +66,14 @@ cols[1].metric(f"With {len(added)} distractor(s)", f"{acc[-1]:.1%}", delta=f"{(a
                     f"{len(added)} words listed. Picking a distractor is always wrong.")
 cols[2].metric("Same, through the novelty gate", f"{gated[-1]:.1%}",
                help=f"The same {n_unseen:,} test images through the hard gate at the shared threshold "
-                    f"({threshold.describe_cutoff(choices.novelty, t)}): an image called familiar is wrong.")
+                    f"({threshold.describe_cutoff(config.novelty, t)}): an image called familiar is wrong.")
 cols[3].metric("Candidates", f"{len(run.unseen) + len(added)}",
                help="Word vectors a novel image can be named after.")
 st.plotly_chart(figures.distractor_figure(n, acc, gated, list(added),
                                           f"Unseen accuracy on test images of {held} as distractors join"),
                 key="distractor_curve", width="stretch")
 st.caption(f"Test split of {data.name}, images of the held-out classes only ({n_unseen:,}); words added in the "
-           f"order listed (typed first, then picked). {choices.features} features, {choices.mapping} mapping. "
+           f"order listed (typed first, then picked). {config.features} features, {config.mapping} mapping. "
            "The shared threshold is set on the Threshold tradeoff page.")
 if added:
     st.markdown("**Candidates added, in order:** " + ", ".join(f"`{w}`" for w in added))

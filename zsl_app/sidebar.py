@@ -10,14 +10,7 @@ import streamlit as st
 
 from zsl_app import pipeline, state
 from zsl_app.progress import StreamlitProgress
-from zsl_app.state import Choices
-
-FEATURE_NOTES = {
-    "coates": "The paper's features: learned without labels from this dataset's own training images (k-means "
-              "on small patches), no outside data; the held-out classes' labels are never used.",
-    "efficientnet": "Pretrained on ImageNet, which has cats and trucks: its features have already seen the "
-                    "held-out classes, so its \"zero-shot\" is softer than the paper's.",
-}
+from zsl_core.experiment import Config, ConfigError
 
 
 def page_setup(title: str, icon: str = ":material/home:") -> None:
@@ -52,15 +45,18 @@ def _dataset_widgets() -> tuple[str | None, tuple[int, int] | None]:
 def _model_widgets(class_names: list[str]) -> tuple[str, str, str, tuple[str, ...]]:
     sb = st.sidebar
     sb.header("Model")
-    features = sb.radio("Image features", state.FEATURES, format_func=state.FEATURE_LABELS.get,
+    feature_options = state.options("features")
+    features = sb.radio("Image features", list(feature_options), format_func=feature_options.get,
                         **state.kept("features", state.default_features()))
     state.remember("features", features)
-    sb.caption(FEATURE_NOTES[features])
-    mapping = sb.radio("Mapping into word space (θ)", state.MAPPINGS, format_func=state.MAPPING_LABELS.get,
+    sb.caption(state.description("features", features))
+    mapping_options = state.options("mapping")
+    mapping = sb.radio("Mapping into word space (θ)", list(mapping_options), format_func=mapping_options.get,
                        **state.kept("mapping", "linear"),
                        help="Eq. 1 of the paper: image features → 50-d word vectors.")
     state.remember("mapping", mapping)
-    novelty = sb.radio("Novelty detector", state.NOVELTY, format_func=state.NOVELTY_LABELS.get,
+    novelty_options = state.options("novelty")
+    novelty = sb.radio("Novelty detector", list(novelty_options), format_func=novelty_options.get,
                        **state.kept("novelty", "gaussian"),
                        help="Decides whether a mapped image lies on the seen classes' manifold (Eq. 3).")
     state.remember("novelty", novelty)
@@ -73,8 +69,8 @@ def _model_widgets(class_names: list[str]) -> tuple[str, str, str, tuple[str, ..
     return features, mapping, novelty, tuple(sorted(unseen, key=class_names.index))
 
 
-def render() -> tuple[Choices, object]:
-    """Draw the sidebar; return the choices and the loaded dataset.
+def render() -> tuple[Config, object]:
+    """Draw the sidebar; return the experiment's settings and the loaded dataset.
 
     When the dataset cannot be loaded, draws the "how to point the app at a local copy" page and stops.
     """
@@ -82,8 +78,9 @@ def render() -> tuple[Choices, object]:
 
     source, subset = _dataset_widgets()
     bar = StreamlitProgress()
+    base = Config(data=source, subset=subset)
     try:
-        data = pipeline.dataset(source, subset, bar)
+        data = pipeline.dataset(base, bar)
     except (DatasetError, OSError) as error:  # OSError: e.g. $ZSL_DATA_DIR names a file, not a folder
         bar.clear()
         no_data_page(error)
@@ -91,10 +88,9 @@ def render() -> tuple[Choices, object]:
     bar.clear()
     features, mapping, novelty, unseen = _model_widgets(list(data.class_names))
     st.sidebar.caption(f"{data.name}: {len(data.train_labels):,} training / {len(data.test_labels):,} test images.")
-    choices = Choices(source=source, subset=subset, features=features,
-                      feature_params=state.feature_params(features), mapping=mapping, novelty=novelty,
-                      unseen=unseen)
-    return choices, data
+    config = base.with_(features=features, feature_params=state.feature_params(features), mapping=mapping,
+                        novelty=novelty, unseen=unseen)
+    return config, data
 
 
 def no_data_page(error: Exception) -> None:
@@ -119,35 +115,34 @@ With the box empty the app looks in the default data folder `{default_data_dir()
     )
 
 
-def load_model(choices: Choices) -> pipeline.Trained:
-    """Train (or fetch) the model for ``choices`` with visible progress; on an impossible choice, say why
+def load_model(config: Config) -> pipeline.Run:
+    """Train (or fetch) the model for ``config`` with visible progress; on an impossible choice, say why
     and stop the page."""
-    data = pipeline.dataset(choices.source, choices.subset)
-    problem = pipeline.check_choices(choices, list(data.class_names))
-    if problem:
-        st.warning(problem)
+    try:
+        config.check_classes(pipeline.dataset(config).class_names)
+    except ConfigError as error:
+        st.warning(str(error)[:1].upper() + str(error)[1:] + ".")
         st.stop()
-    if pipeline.is_cached("model", pipeline.model_key(choices)):
-        return pipeline.trained(choices)
+    if pipeline.is_cached("run", pipeline.run_key(config)):
+        return pipeline.run(config)
     note = st.empty()
     bar = StreamlitProgress()
     try:
-        if not pipeline.is_cached("features", pipeline.features_key(choices)):
+        if not pipeline.is_cached("features", pipeline.features_key(config)):
             from zsl_core.cache import cache_dir
 
-            note.caption(f"Preparing {choices.features} features of every image. The first time this takes a while; "
+            note.caption(f"Preparing {config.features} features of every image. The first time this takes a while; "
                          f"they are then kept in {cache_dir() / 'features'} and later starts take seconds.")
-            pipeline.features(choices, bar)
+            pipeline.features(config, bar)
         note.empty()
         bar.clear()
-        held = " + ".join(choices.unseen)
-        with st.spinner(f"Training the {choices.mapping} mapping, softmax and {choices.novelty} novelty "
+        held = " + ".join(config.unseen)
+        with st.spinner(f"Training the {config.mapping} mapping, softmax and {config.novelty} novelty "
                         f"detector with {held} held out…"):
-            return pipeline.trained(choices, bar)
-    except pipeline.TrainingProblem as error:
-        st.warning(str(error))
+            return pipeline.run(config, bar)
+    except ConfigError as error:
+        st.warning(str(error)[:1].upper() + str(error)[1:] + ".")
         st.stop()
     finally:
         note.empty()
         bar.clear()
-

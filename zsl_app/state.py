@@ -12,44 +12,33 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
 
 import streamlit as st
 
 KEEP_PREFIX = "_keep."
 
-FEATURES = ("coates", "efficientnet")
-FEATURE_LABELS = {
-    "coates": "Unsupervised (Coates & Ng, the paper's)",
-    "efficientnet": "Pretrained CNN (EfficientNet-Lite0)",
-}
-MAPPINGS = ("linear", "mlp")
-MAPPING_LABELS = {"linear": "Linear (ridge)", "mlp": "2-layer tanh net (the paper's)"}
-NOVELTY = ("gaussian", "loop")
-NOVELTY_LABELS = {"gaussian": "Isometric Gaussians", "loop": "LoOP (local outlier probability)"}
 DEFAULT_UNSEEN = ("cat", "truck")
 
 
-@dataclass(frozen=True)
-class Choices:
-    """Everything that determines a trained model; hashable, so it keys the process-wide caches."""
+def options(kind: str) -> dict[str, str]:
+    """The engine's registry of one kind of option (``features``, ``mapping``, ``novelty``, ``gate``):
+    name → label, so the app never lists option names of its own."""
+    from zsl_core.features import EXTRACTORS
+    from zsl_core.model import DETECTORS, GATES, MAPPINGS
 
-    source: str | None  # dataset path, None = the engine's default (downloads CIFAR-10 if missing)
-    subset: tuple[int, int] | None  # (train_per_class, test_per_class); None = the full dataset
-    features: str
-    feature_params: str  # canonical JSON of the extractor's parameters ("{}" = its defaults)
-    mapping: str
-    novelty: str
-    unseen: tuple[str, ...]
+    if kind == "gate":
+        return dict(GATES)
+    registry = {"features": EXTRACTORS, "mapping": MAPPINGS, "novelty": DETECTORS}[kind]
+    return {name: cls.label for name, cls in registry.items()}
 
-    def with_(self, **changes) -> "Choices":
-        return replace(self, **changes)
 
-    def describe(self) -> str:
-        size = ("full dataset" if self.subset is None
-                else f"{self.subset[0]:,} train / {self.subset[1]:,} test per class")
-        return (f"{self.features} features · {self.mapping} mapping · {self.novelty} novelty · "
-                f"held out: {', '.join(self.unseen) or 'none'} · {size}")
+def description(kind: str, name: str) -> str:
+    """The engine's one-sentence description of an option."""
+    from zsl_core.features import EXTRACTORS
+    from zsl_core.model import DETECTORS, MAPPINGS
+
+    registry = {"features": EXTRACTORS, "mapping": MAPPINGS, "novelty": DETECTORS}.get(kind, {})
+    return getattr(registry.get(name), "description", "")
 
 
 # --- defaults from the environment -------------------------------------------------------------------------
@@ -100,19 +89,18 @@ def subset_label(option: tuple[int, int] | None) -> str:
 
 def default_features() -> str:
     name = os.environ.get("ZSL_APP_FEATURES", "efficientnet")
-    return name if name in FEATURES else "efficientnet"
+    return name if name in options("features") else "efficientnet"
 
 
-def feature_params(name: str) -> str:
-    """Extractor parameters from ``$ZSL_APP_FEATURE_PARAMS`` (JSON ``{"efficientnet": {...}}``), as JSON."""
+def feature_params(name: str) -> dict:
+    """Extractor parameters from ``$ZSL_APP_FEATURE_PARAMS`` (JSON ``{"efficientnet": {...}}``)."""
     raw = os.environ.get("ZSL_APP_FEATURE_PARAMS", "")
-    params = {}
-    if raw:
-        try:
-            params = dict(json.loads(raw).get(name, {}))
-        except (ValueError, AttributeError, TypeError):
-            params = {}
-    return json.dumps(params, sort_keys=True)
+    if not raw:
+        return {}
+    try:
+        return dict(json.loads(raw).get(name, {}))
+    except (ValueError, AttributeError, TypeError):
+        return {}
 
 
 # --- widget values that survive page switches --------------------------------------------------------------

@@ -12,6 +12,7 @@ Environment (all optional):
 from __future__ import annotations
 
 import contextlib
+import json
 import getpass
 import os
 import tempfile
@@ -68,26 +69,18 @@ def parse_subset(text: str) -> tuple[int, int]:
 
 def reference(unseen=("cat", "truck"), novelty: str = "gaussian", mapping: str = "linear",
               features: str = "efficientnet"):
-    """The engine's own answer for the app's test settings, computed without the app.
+    """The engine's own run for the app's test settings, computed without the app (``experiment.train``).
 
     Returns ``(dataset, feature_set, model, test_scores)``; features come from the shared disk cache.
     """
-    import json
-
-    from zsl_core.data import load_dataset
-    from zsl_core.features import compute_features
-    from zsl_core.model import ZeroShotClassifier
-    from zsl_core.semantic import WordVectors
+    from zsl_core.experiment import Config, train
 
     with app_env() as env:
-        train, test = parse_subset(env["ZSL_APP_SUBSET"])
-        data = load_dataset(data_path()).subset(train, test, seed=0)
-        params = json.loads(env["ZSL_APP_FEATURE_PARAMS"]).get(features) or None
-        feats = compute_features(data, features, params)
-    model = ZeroShotClassifier(word_vectors=WordVectors.from_glove_package(), mapping=mapping, novelty=novelty,
-                               random_state=0).fit(feats.X_train, data.train_labels, list(data.class_names),
-                                                   list(unseen))
-    return data, feats, model, model.decompose(feats.X_test)
+        params = json.loads(env["ZSL_APP_FEATURE_PARAMS"]).get(features) or {}
+        config = Config(data=str(data_path()), subset=parse_subset(env["ZSL_APP_SUBSET"]), features=features,
+                        feature_params=params, unseen=tuple(unseen), mapping=mapping, novelty=novelty)
+        run = train(config, cache=False)
+    return run.dataset, run.features, run.model, run.scores
 
 
 def metrics(at) -> dict[str, str]:

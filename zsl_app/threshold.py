@@ -17,9 +17,9 @@ from zsl_app import pipeline, state
 KEY = "novel_pct"
 
 
-def default_pct(run: pipeline.Trained) -> float:
+def default_pct(run: pipeline.Run) -> float:
     """The share called novel by the model's own threshold (chosen on seen-class validation images)."""
-    frac = pipeline.fraction_for_threshold(pipeline.sorted_novelty(run.key, run), float(run.model.threshold_))
+    frac = run.share_for_threshold(run.threshold)
     return round(frac * 1000) / 10  # on the slider's 0.1 % grid
 
 
@@ -27,7 +27,7 @@ def _reset(value: float) -> None:
     state.set_kept(KEY, value)
 
 
-def slider(run: pipeline.Trained, container=None) -> tuple[float, float]:
+def slider(run: pipeline.Run, container=None) -> tuple[float, float]:
     """Draw the slider (+ a reset button); return ``(threshold, fraction_called_novel)``.
 
     ``threshold`` is on the detector's novelty-score scale (novel <=> score > threshold).
@@ -43,16 +43,16 @@ def slider(run: pipeline.Trained, container=None) -> tuple[float, float]:
     state.remember(KEY, pct)
     box.button(f"Reset to the model's own threshold ({default:.1f}% novel, chosen on seen validation images)",
                on_click=_reset, args=(default,), key="reset_threshold")
-    threshold = pipeline.threshold_for_fraction(pipeline.sorted_novelty(run.key, run), pct / 100.0)
+    threshold = run.threshold_for_share(pct / 100.0)
     return threshold, pct / 100.0
 
 
-def current(run: pipeline.Trained) -> float:
+def current(run: pipeline.Run) -> float:
     """The shared threshold without drawing the slider (falls back to the model's own threshold)."""
     pct = state.get_kept(KEY)
     if pct is None:
         return float(run.model.threshold_)
-    return pipeline.threshold_for_fraction(pipeline.sorted_novelty(run.key, run), float(pct) / 100.0)
+    return run.threshold_for_share(float(pct) / 100.0)
 
 
 def describe_cutoff(novelty: str, threshold: float) -> str:
@@ -70,10 +70,10 @@ def score_name(novelty: str) -> str:
     return "−log p(x)" if novelty == "gaussian" else "LoOP score"
 
 
-def novel_fraction_text(run: pipeline.Trained, fraction: float) -> str:
+def novel_fraction_text(run: pipeline.Run, fraction: float) -> str:
     n = len(run.y_test)
     return f"{fraction:.1%} of the {n:,} test images ({int(round(fraction * n)):,}) are called novel"
 
 
-def n_of(run: pipeline.Trained, which: np.ndarray) -> int:
+def n_of(run: pipeline.Run, which: np.ndarray) -> int:
     return int(np.isin(run.y_test, which).sum())

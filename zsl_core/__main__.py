@@ -1,4 +1,8 @@
-"""Command line: ``python -m zsl_core reproduce`` and ``python -m zsl_core classify PHOTO...``."""
+"""Command line: ``python -m zsl_core reproduce`` and ``python -m zsl_core classify PHOTO...``.
+
+Both build a :class:`zsl_core.experiment.Config` from the arguments and go through the experiment's one path
+(``train``, ``classify``, ``summary``); option names come from the engine's registries.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +14,31 @@ from pathlib import Path
 from .progress import TerminalProgress
 
 
+def _registries():
+    from .features import EXTRACTORS
+    from .model import DETECTORS, GATES, MAPPINGS
+
+    return EXTRACTORS, MAPPINGS, DETECTORS, GATES
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    extractors, mappings, detectors, gates = _registries()
     parser.add_argument("--data", default=None,
                         help="dataset: a folder or .tar/.tar.gz in image-folder layout (train/<class>/*, "
                              "test/<class>/*), the official cifar-10-python.tar.gz or cifar-10-batches-py/. "
                              "Default: $ZSL_DATA_DIR or the cache folder; CIFAR-10 is downloaded when absent.")
-    parser.add_argument("--features", choices=("efficientnet", "coates"), default="efficientnet",
-                        help="image features: pretrained EfficientNet-Lite0 or the paper's unsupervised "
-                             "Coates & Ng features (default: %(default)s)")
+    parser.add_argument("--features", choices=tuple(extractors), default="efficientnet",
+                        help="image features: " + "; ".join(f"{k} = {v.label}" for k, v in extractors.items())
+                             + " (default: %(default)s)")
     parser.add_argument("--atoms", type=int, default=None,
                         help="coates only: dictionary size K (paper: 1600)")
     parser.add_argument("--unseen", default="cat,truck",
                         help="comma-separated held-out class names (default: %(default)s)")
-    parser.add_argument("--mapping", choices=("linear", "mlp"), default="linear",
-                        help="image-to-word mapping: ridge or 2-layer tanh net (default: %(default)s)")
+    parser.add_argument("--mapping", choices=tuple(mappings), default="linear",
+                        help="image-to-word mapping: " + "; ".join(f"{k} = {v.label}" for k, v in mappings.items())
+                             + " (default: %(default)s)")
+    parser.add_argument("--gate", choices=tuple(gates), default="hard",
+                        help="how Eq. 2 joins seen and unseen: " + "; ".join(f"{k} = {v}" for k, v in gates.items()))
     parser.add_argument("--train-per-class", type=int, default=None,
                         help="use only this many training images per class (quick runs)")
     parser.add_argument("--test-per-class", type=int, default=None,
@@ -31,16 +46,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def _feature_params(args) -> dict:
+def _config(args, novelty: str = "gaussian"):
+    from .experiment import Config, ConfigError
+
     params = {}
     if args.atoms is not None:
         if args.features != "coates":
-            raise SystemExit("--atoms applies to --features coates only")
+            raise ConfigError("--atoms applies to --features coates only")
         params["n_atoms"] = args.atoms
-    return params
+    subset = (args.train_per_class, args.test_per_class)
+    return Config(data=args.data, subset=subset, features=args.features, feature_params=params,
+                  unseen=tuple(u.strip() for u in args.unseen.split(",") if u.strip()), mapping=args.mapping,
+                  novelty=novelty, gate=args.gate, seed=args.seed)
 
 
 def main(argv=None) -> int:
+    _, _, detectors, _ = _registries()
     parser = argparse.ArgumentParser(prog="python -m zsl_core",
                                      description="ZSL Explorer engine: zero-shot learning through cross-modal "
                                                  "transfer (Socher et al. 2013).")
@@ -51,13 +72,13 @@ def main(argv=None) -> int:
     rep.add_argument("--out", default=None, help="report folder (default: reports/<features>)")
     rep.add_argument("--distractors", type=int, default=20, help="distractor words to add (default: 20)")
     rep.add_argument("--skip-pairs", action="store_true",
-                     help="skip the all-pairs matrix: report only the held-out pair, read off the fitted "
-                          "model (for slow 12,800-d Coates runs)")
+                     help="skip the all-pairs matrix: report only the held-out pair's 2-way figure")
 
     cls = sub.add_parser("classify", help="classify photos: seen or novel, class, probabilities")
     _add_common(cls)
     cls.add_argument("photos", nargs="+", help="image files (jpg, png, webp, bmp, gif)")
-    cls.add_argument("--novelty", choices=("gaussian", "loop"), default="gaussian")
+    cls.add_argument("--novelty", choices=tuple(detectors), default="gaussian",
+                     help="novelty detector: " + "; ".join(f"{k} = {v.label}" for k, v in detectors.items()))
     cls.add_argument("--threshold", type=float, default=None,
                      help="novelty threshold (default: the one chosen on the validation split)")
     cls.add_argument("--json", action="store_true", help="print one JSON object per photo")
@@ -77,76 +98,68 @@ def main(argv=None) -> int:
         return 2
 
 
-def _reproduce(args, progress) -> int:
-    from .reproduce import ReproduceConfig, run
+def _warn_dataset(dataset) -> None:
+    for warning in getattr(dataset, "warnings", ()):
+        print(f"warning: {dataset.name}: {warning}", file=sys.stderr)
 
-    config = ReproduceConfig(
-        data=args.data, features=args.features, feature_params=_feature_params(args),
-        unseen=tuple(u.strip() for u in args.unseen.split(",") if u.strip()), mapping=args.mapping,
-        out=args.out or str(Path("reports") / args.features), train_per_class=args.train_per_class,
-        test_per_class=args.test_per_class, n_distractors=args.distractors, random_state=args.seed,
-        skip_pairs=args.skip_pairs,
-    )
+
+def _reproduce(args, progress) -> int:
+    from .reproduce import ReportOptions, run
+
+    config = _config(args)
+    options = ReportOptions(out=args.out or str(Path("reports") / args.features), n_distractors=args.distractors,
+                            skip_pairs=args.skip_pairs)
 
     def log(message: str) -> None:
         progress.close()
         print(message, flush=True)
 
-    run(config, progress=progress, log=log)
+    run(config, options, progress=progress, log=log)
     progress.close()
     return 0
 
 
 def _classify(args, progress) -> int:
-    import numpy as np
-
-    from .data import DatasetError, load_dataset, prepare_image
-    from .features import compute_features
-    from .model import ZeroShotClassifier
+    from .data import DatasetError, prepare_image
+    from .experiment import classify, train
     from .semantic import WordVectors
 
-    dataset = load_dataset(args.data, progress=progress)
-    if args.train_per_class or args.test_per_class:
-        dataset = dataset.subset(args.train_per_class, args.test_per_class, seed=args.seed)
-    feats = compute_features(dataset, args.features, _feature_params(args) or None, progress=progress)
-    words = WordVectors.from_glove_package()
-    unseen = [u.strip() for u in args.unseen.split(",") if u.strip()]
-    model = ZeroShotClassifier(word_vectors=words, mapping=args.mapping, novelty=args.novelty,
-                               random_state=args.seed).fit(feats.X_train, dataset.train_labels,
-                                                           list(dataset.class_names), unseen)
-    progress.close()
-    threshold = model.threshold_ if args.threshold is None else args.threshold
-    status = 0
+    config = _config(args, novelty=args.novelty)
+    # Every photo is read before any training, so a typo in a path costs nothing.
+    images, status = [], 0
     for photo in args.photos:
         try:
-            image = prepare_image(Path(photo).read_bytes())
+            images.append((photo, prepare_image(Path(photo), name=photo)))
         except (OSError, DatasetError) as error:
             print(f"{photo}: cannot classify: {error}", file=sys.stderr)
             status = 1
-            continue
-        x = feats.extractor.transform(image[None])
-        scores = model.decompose(x)
-        proba = model.proba_from_scores(scores, threshold)[0]
-        novelty = float(scores.novelty[0])
-        novel = novelty > threshold
-        order = np.argsort(-proba)[:5]
-        nearest = words.nearest(scores.mapped[0], k=5)[0]
-        result = {
+    if not images:
+        return status
+    words = WordVectors.from_glove_package()
+    run = train(config, progress, words=words)
+    progress.close()
+    _warn_dataset(run.dataset)
+    import numpy as np
+
+    results = classify(run, np.stack([image for _, image in images]), args.threshold, words=words)
+    for (photo, _), result in zip(images, results):
+        top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:5]
+        record = {
             "photo": photo,
-            "verdict": "novel (unseen class)" if novel else "seen class",
-            "class": model.class_names_[int(order[0])],
-            "novelty_score": novelty,
-            "threshold": float(threshold),
-            "probabilities": {model.class_names_[int(i)]: round(float(proba[i]), 4) for i in order},
-            "nearest_words": [w for w, _ in nearest],
+            "verdict": result["verdict"],
+            "class": result["class"],
+            "novelty_score": result["novelty"],
+            "threshold": result["threshold"],
+            "probabilities": {k: round(v, 4) for k, v in top},
+            "nearest_words": [w for w, _ in result["nearest_words"]],
         }
         if args.json:
-            print(json.dumps(result))
+            print(json.dumps(record))
         else:
-            probs = ", ".join(f"{k} {v:.2f}" for k, v in result["probabilities"].items())
-            print(f"{photo}: {result['verdict']} -> {result['class']} (novelty score {novelty:.3f} vs "
-                  f"threshold {threshold:.3f} [{args.novelty}]); top: {probs}; nearest words: "
-                  f"{', '.join(result['nearest_words'])}")
+            probs = ", ".join(f"{k} {v:.2f}" for k, v in record["probabilities"].items())
+            print(f"{photo}: {record['verdict']} -> {record['class']} (novelty score {result['novelty']:.3f} vs "
+                  f"threshold {result['threshold']:.3f} [{args.novelty}]); top: {probs}; nearest words: "
+                  f"{', '.join(record['nearest_words'])}")
     return status
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .cache import Progress, report
 
-__all__ = ["project", "METHODS"]
+__all__ = ["project", "METHODS", "sample_rows", "pca_view"]
 
 METHODS = ("tsne", "umap")
 
@@ -73,3 +73,36 @@ def project(points, method: str = "tsne", random_state: int = 0, progress: Progr
             Y = umap.UMAP(n_components=2, random_state=random_state, **opts).fit_transform(X)
     report(progress, method, 1, 1)
     return np.asarray(Y, dtype=np.float64)
+
+
+def sample_rows(n_total: int, n: int, seed: int = 0) -> np.ndarray:
+    """A fixed random sample of ``n`` of ``n_total`` rows (sorted): the same for every method and parameter,
+    so switching t-SNE ↔ UMAP or a perplexity shows the same images."""
+    n = min(int(n), int(n_total))
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n_total, n, replace=False)) if n < n_total else np.arange(n_total)
+
+
+def pca_view(mapped, class_vectors) -> dict[str, np.ndarray]:
+    """A 2-D PCA of the word space (mapped images + class vectors) that can also place new points.
+
+    Parameters
+    ----------
+    mapped : ndarray (n, D)
+        Mapped images.
+    class_vectors : ndarray (C, D)
+
+    Returns
+    -------
+    dict
+        ``mean`` (D,), ``components`` (2, D): a new point ``f`` lands at ``(f - mean) @ components.T``;
+        ``points`` (n, 2) and ``stars`` (C, 2): the inputs placed.
+    """
+    mapped = np.asarray(mapped, dtype=np.float64)
+    vectors = np.asarray(class_vectors, dtype=np.float64)
+    both = np.vstack([mapped, vectors])
+    mean = both.mean(axis=0)
+    _, _, vt = np.linalg.svd(both - mean, full_matrices=False)
+    components = vt[:2]
+    return {"mean": mean, "components": components, "points": (mapped - mean) @ components.T,
+            "stars": (vectors - mean) @ components.T}

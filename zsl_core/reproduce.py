@@ -20,7 +20,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,109 +68,92 @@ def _decimate(sweep: dict, max_points: int = 400) -> dict:
 
 
 @dataclass
-class ReproduceConfig:
-    data: str | None = None
-    features: str = "efficientnet"
-    feature_params: dict = field(default_factory=dict)
-    unseen: tuple = ("cat", "truck")
-    mapping: str = "linear"
+class ReportOptions:
+    """What the report contains besides the experiment itself."""
+
     out: str = "reports"
-    train_per_class: int | None = None
-    test_per_class: int | None = None
     n_distractors: int = 20
     tsne_points: int = 2000
-    random_state: int = 0
     skip_pairs: bool = False
 
 
-def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
-    """Run every experiment and write ``report.md``, ``report.json`` and PNG plots into ``config.out``.
+def run(config, options: ReportOptions | None = None, progress: Progress = None, log=print) -> dict:
+    """Run every experiment of the paper for ``config`` and write ``report.md``, ``report.json`` and PNG plots.
 
-    Returns the report as a dict (the content of ``report.json``).
+    Parameters
+    ----------
+    config : zsl_core.experiment.Config
+        The experiment (its ``novelty`` is ignored: both detectors are reported).
+    options : ReportOptions
+    progress : callable(step, done, total) or None
+    log : callable(str)
+
+    Returns
+    -------
+    dict
+        The report (the content of ``report.json``).
     """
-    from .data import load_dataset
-    from .evaluation import (
-        all_pairs_matrix,
-        auroc,
-        ausuc,
-        best_point,
-        distractor_curve,
-        nearest_distractor_words,
-        threshold_sweep,
-    )
-    from .features import compute_features
-    from .model import ZeroShotClassifier
+    from .evaluation import auroc, ausuc, best_point, distractor_curve, nearest_distractor_words
+    from .experiment import load_statistics, pairs_matrix, summary, train
     from .semantic import WordVectors
 
+    options = options or ReportOptions()
     started = time.time()
     timings = {}
-    out = Path(config.out)
+    out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    dataset = load_dataset(config.data, progress=progress)
-    if config.train_per_class or config.test_per_class:
-        dataset = dataset.subset(config.train_per_class, config.test_per_class, seed=config.random_state)
-    timings["load_dataset_s"] = time.time() - t0
+    first = train(config.with_(novelty="gaussian"), progress)
+    dataset, feats = first.dataset, first.features
+    timings.update({k: round(v, 2) for k, v in first.timings.items()})
     log(f"Dataset: {dataset.name}: {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
         f"images, classes {', '.join(dataset.class_names)}")
-
-    t0 = time.time()
-    feats = compute_features(dataset, config.features, config.feature_params or None, progress=progress)
-    timings["features_s"] = time.time() - t0
-    log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({timings['features_s']:.1f} s)")
-
+    log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
     words = WordVectors.from_glove_package()
     class_names = list(dataset.class_names)
     unseen = list(config.unseen)
-    class_vectors = words.class_vectors(class_names)
-    y_train, y_test = dataset.train_labels, dataset.test_labels
-    unseen_idx = np.array([class_names.index(u) for u in unseen])
-    seen_idx = np.array([i for i in range(len(class_names)) if i not in set(unseen_idx.tolist())])
-    seen_test = np.isin(y_test, seen_idx)
+    y_test = dataset.test_labels
+    statistics = first.statistics
 
     # --- the full model, once per novelty detector -----------------------------------------------------
     detectors = {}
-    models = {}
+    runs = {"gaussian": first}
     for detector in ("gaussian", "loop"):
-        report(progress, f"Training the model ({detector} novelty)", 0, 1)
-        t0 = time.time()
-        model = ZeroShotClassifier(
-            word_vectors=words, mapping=config.mapping, novelty=detector, random_state=config.random_state
-        ).fit(feats.X_train, y_train, class_names, unseen)
-        timings[f"fit_{detector}_s"] = time.time() - t0
-        report(progress, f"Training the model ({detector} novelty)", 1, 1)
-        scores = model.decompose(feats.X_test)
-        sweep = threshold_sweep(scores, y_test, model.seen_, model.unseen_)
-        at_default = threshold_sweep(scores, y_test, model.seen_, model.unseen_,
-                                     thresholds=np.array([model.threshold_]))
+        if detector not in runs:
+            report(progress, f"Training the model ({detector} novelty)", 0, 1)
+            runs[detector] = train(config.with_(novelty=detector), progress, dataset=dataset, features=feats,
+                                   statistics=statistics, words=words)
+            report(progress, f"Training the model ({detector} novelty)", 1, 1)
+        r = runs[detector]
+        timings[f"fit_{detector}_s"] = round(r.timings["fit_s"], 2)
+        sweep = r.sweep
+        at_default = r.at_threshold()
         at_best_overall = best_point(sweep, "overall")
         at_best_h = best_point(sweep, "H")
-        v_overall, t_overall = at_best_overall["overall"], at_best_overall["threshold"]
-        v_h, t_h = at_best_h["H"], at_best_h["threshold"]
         keep = ("threshold", "seen", "unseen", "overall", "H", "novel_fraction")
+        seen_test = np.isin(y_test, r.seen)
         detectors[detector] = {
             "sweep": sweep,
             "ausuc": float(ausuc(sweep)),
-            "best_overall": {"value": v_overall, **{k: at_best_overall[k] for k in keep}},
-            "best_H": {"value": v_h, **{k: at_best_h[k] for k in keep}},
-            "at_default_threshold": {
-                "threshold": float(model.threshold_),
-                **{k: float(at_default[k][0]) for k in ("seen", "unseen", "overall", "H", "novel_fraction")},
-            },
-            "novelty_auroc": auroc(scores.novelty[~seen_test], scores.novelty[seen_test]),
+            "best_overall": {"value": at_best_overall["overall"], **{k: at_best_overall[k] for k in keep}},
+            "best_H": {"value": at_best_h["H"], **{k: at_best_h[k] for k in keep}},
+            "at_default_threshold": {"threshold": r.threshold,
+                                     **{k: at_default[k] for k in ("seen", "unseen", "overall", "H",
+                                                                   "novel_fraction")}},
+            "novelty_auroc": auroc(r.scores.novelty[~seen_test], r.scores.novelty[seen_test]),
         }
-        models[detector] = (model, scores)
-        log(f"{detector}: best overall {v_overall:.3f} at threshold {t_overall:.4g}; best H {v_h:.3f} at "
-            f"{t_h:.4g}; AUSUC {detectors[detector]['ausuc']:.3f}; seen-vs-unseen AUROC of the novelty score "
-            f"{detectors[detector]['novelty_auroc']:.3f}")
+        d = detectors[detector]
+        log(f"{detector}: best overall {d['best_overall']['value']:.3f} at threshold "
+            f"{d['best_overall']['threshold']:.4g}; best H {d['best_H']['value']:.3f} at {d['best_H']['threshold']:.4g}; "
+            f"AUSUC {d['ausuc']:.3f}; seen-vs-unseen AUROC of the novelty score {d['novelty_auroc']:.3f}")
 
     # Seen accuracy: the softmax alone on the seen classes' test images (the paper's 82.5 % figure).
-    model, scores = models["gaussian"]
-    seen_pred = np.argmax(scores.seen_proba[seen_test], axis=1)
-    seen_accuracy = float(np.mean(seen_pred == y_test[seen_test]))
-    fraction_seen = float(np.mean(seen_test))
-    ceiling = fraction_seen * seen_accuracy
+    model_run = runs["gaussian"]
+    headline = summary(model_run)
+    seen_accuracy = headline["seen_softmax"]
+    ceiling = headline["call_nothing_unseen"]
+    seen_idx = model_run.seen
     log(f"Seen accuracy ({len(seen_idx)}-way softmax, seen test images): {seen_accuracy:.3f} "
         f"(paper {PAPER['seen_accuracy']:.3f}); 'call nothing unseen' overall = {ceiling:.3f}")
 
@@ -178,29 +161,26 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
     t0 = time.time()
     pair_matrix = None
     pairs = {}
-    if config.skip_pairs:
-        # Only the held-out pair, read off the model already fitted: its mapping was trained on exactly the
-        # other classes, so this is the 2-way figure at no extra fit (what makes 12,800-d Coates runs feasible).
-        if len(unseen) == 2:
-            rows = np.isin(y_test, model.unseen_)
-            mapped = scores.mapped[rows]
-            centres = model.class_vectors_[model.unseen_]
-            nearest = model.unseen_[np.argmin(((mapped[:, None, :] - centres[None]) ** 2).sum(2), axis=1)]
-            pairs[pair_key(*unseen)] = float(np.mean(nearest == y_test[rows]))
+    if options.skip_pairs:
+        # Only the held-out pair: the model's own zero-shot figure (the same computation as its matrix cell).
+        if len(unseen) == 2 and headline["zero_shot"] is not None:
+            pairs[pair_key(*unseen)] = headline["zero_shot"]
     else:
-        pair_matrix = all_pairs_matrix(feats.X_train, y_train, feats.X_test, y_test, class_vectors,
-                                       mapping=config.mapping, progress=progress)
+        if statistics is None and config.mapping == "linear":
+            statistics = load_statistics(feats, dataset, config.seed, progress, attach_rows=False)
+        pair_matrix = pairs_matrix(config, dataset, feats, statistics, words, progress)
         for i in range(len(class_names)):
             for j in range(i + 1, len(class_names)):
                 pairs[pair_key(class_names[i], class_names[j])] = float(pair_matrix[i, j])
-    timings["pairs_s"] = time.time() - t0
+    timings["pairs_s"] = round(time.time() - t0, 2)
     key = pair_key(*unseen) if len(unseen) == 2 else None
     if key in pairs:
         log(f"2-way zero-shot {key}: {pairs[key]:.3f}")
 
     # --- distractors ------------------------------------------------------------------------------------
     t0 = time.time()
-    distractor_words = nearest_distractor_words(words, unseen, config.n_distractors, exclude=class_names)
+    model, scores = model_run.model, model_run.scores
+    distractor_words = nearest_distractor_words(words, unseen, options.n_distractors, exclude=class_names)
     counts = list(range(0, len(distractor_words) + 1))
     curve = distractor_curve(model, feats.X_test, y_test, words.class_vectors(distractor_words), counts,
                              scores=scores)
@@ -213,14 +193,14 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
         "gated_unseen_accuracy": np.asarray(curve["gated"]).tolist(),
         "gate_threshold": float(model.threshold_),
     }
-    timings["distractors_s"] = time.time() - t0
+    timings["distractors_s"] = round(time.time() - t0, 2)
 
     # --- pictures -----------------------------------------------------------------------------------------
     t0 = time.time()
-    plots = _plots(out, class_names, unseen, detectors, pair_matrix, distractor, models["gaussian"],
-                   y_test, words, config, seen_accuracy, ceiling, progress)
-    timings["plots_s"] = time.time() - t0
-    timings["total_s"] = time.time() - started
+    plots = _plots(out, class_names, unseen, detectors, pair_matrix, distractor, (model, scores),
+                   y_test, words, options.tsne_points, config.seed, seen_accuracy, ceiling, progress)
+    timings["plots_s"] = round(time.time() - t0, 2)
+    timings["total_s"] = round(time.time() - started, 2)
 
     result = {
         "features": config.features,
@@ -228,7 +208,7 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
         "feature_params": feats.extractor.get_params(),
         "mapping": config.mapping,
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "classes": class_names,
-                    "n_train": int(len(y_train)), "n_test": int(len(y_test))},
+                    "n_train": int(len(dataset.train_labels)), "n_test": int(len(y_test))},
         "unseen": unseen,
         "seen": [class_names[i] for i in seen_idx],
         "seen_accuracy": seen_accuracy,
@@ -243,9 +223,9 @@ def run(config: ReproduceConfig, progress: Progress = None, log=print) -> dict:
         "distractors": distractor,
         "paper": PAPER,
         "plots": plots,
-        "timings": {k: round(v, 2) for k, v in timings.items()},
-        "run": {"command": " ".join(sys.argv), "config": {k: (list(v) if isinstance(v, tuple) else v)
-                                                          for k, v in vars(config).items()},
+        "timings": timings,
+        "run": {"command": " ".join(sys.argv), "config": config.to_dict(),
+                "report_options": {k: v for k, v in vars(options).items()},
                 "version": __version__, "python": platform.python_version(),
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S")},
     }
@@ -264,7 +244,7 @@ def _json_default(value):
 
 
 def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussian_model, y_test, words,
-           config, seen_accuracy, ceiling, progress) -> dict:
+           tsne_points, seed, seen_accuracy, ceiling, progress) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -335,11 +315,11 @@ def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussia
     from .projection import project
 
     model, scores = gaussian_model
-    rng = np.random.default_rng(config.random_state)
-    n = min(config.tsne_points, len(y_test))
+    rng = np.random.default_rng(seed)
+    n = min(tsne_points, len(y_test))
     idx = np.sort(rng.choice(len(y_test), n, replace=False))
     points = np.vstack([scores.mapped[idx], model.class_vectors_])
-    xy = project(points, method="tsne", random_state=config.random_state, progress=progress)
+    xy = project(points, method="tsne", random_state=seed, progress=progress)
     fig, ax = plt.subplots(figsize=(7, 6))
     cmap = plt.get_cmap("tab10")
     for c, name in enumerate(class_names):

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..model.classifier import ZSLScores
 
-__all__ = ["threshold_sweep", "ausuc", "best_point", "confusion_matrix", "auroc"]
+__all__ = ["threshold_sweep", "ausuc", "best_point", "confusion_matrix", "auroc", "threshold_for_share",
+           "share_for_threshold"]
 
 
 def _gate_correctness(scores: ZSLScores, y_true, seen, unseen):
@@ -164,3 +165,39 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     ranks = (sums / counts)[inverse]
     r_pos = ranks[: len(positive)].sum()
     return float((r_pos - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
+
+
+# -- the threshold as a share of images called novel ---------------------------------------------------------
+def threshold_for_share(novelty: np.ndarray, share: float) -> float:
+    """The cutoff that calls ``round(share * n)`` of these novelty scores novel (novel ⇔ score > cutoff).
+
+    A share means the same for every detector and model (the x-axis of the paper's Fig. 4), so the app's
+    slider moves it; the cutoff on the detector's own scale follows. With tied scores the share actually
+    called novel can differ slightly (:func:`share_for_threshold` gives it).
+
+    Parameters
+    ----------
+    novelty : ndarray (n,)
+        Novelty scores (any order).
+    share : float in [0, 1]
+
+    Returns
+    -------
+    float
+    """
+    s = np.sort(np.asarray(novelty, dtype=np.float64))[::-1]
+    n = s.size
+    if n == 0:
+        return 0.0
+    k = int(round(min(1.0, max(0.0, float(share))) * n))
+    if k <= 0:
+        return float(s[0])
+    if k >= n:
+        return float(np.nextafter(s[-1], -np.inf))
+    return float(s[k])
+
+
+def share_for_threshold(novelty: np.ndarray, threshold: float) -> float:
+    """Fraction of the novelty scores above ``threshold`` (called novel at that cutoff)."""
+    s = np.asarray(novelty, dtype=np.float64)
+    return float(np.mean(s > float(threshold))) if s.size else 0.0

@@ -145,6 +145,10 @@ class CoatesFeatures(FeatureExtractor):
     Feature order: ``[quadrant (top-left, top-right, bottom-left, bottom-right)][sign (+, -)][atom]``.
     """
 
+    #: Shown in the app and the command line's help.
+    label = "Unsupervised (Coates & Ng, the paper's)"
+    description = ("The paper's features: learned without labels from this dataset's own training images (k-means on small patches), no outside data; the held-out classes' labels are never used.")
+
     name = "coates"
     execution_params = ("batch_size",)
 

@@ -142,6 +142,10 @@ class EfficientNetFeatures(FeatureExtractor):
         on CPU); ``"torch"``: the PyTorch model directly.
     """
 
+    #: Shown in the app and the command line's help.
+    label = 'Pretrained CNN (EfficientNet-Lite0)'
+    description = ('Pretrained on ImageNet, which has cats and trucks: its features have already seen the held-out classes, so its "zero-shot" is softer than the paper\'s.')
+
     name = "efficientnet"
     execution_params = ("batch_size", "backend")
 

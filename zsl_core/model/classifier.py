@@ -22,18 +22,20 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from scipy.special import logsumexp
 
 from ..cache import Progress, report
-from .base import check_is_fitted, validation_split
-from .mapping import MAPPINGS, TanhMLPMapping
+from .base import check_is_fitted
+from .mapping import MAPPINGS, LinearMapping, RidgeSystem
 from .novelty import DETECTORS
 from .softmax import SoftmaxRegression
+from .statistics import ClassStatistics
+from .persistence import register
 
 __all__ = ["ZSLScores", "ZeroShotClassifier", "GATES", "UNSEEN_CENTERS", "prototype_map", "apply_prototype_map"]
 
-GATES = ("hard", "mixture")
+#: The ways Eq. 2 joins the seen and unseen classifiers: name -> label.
+GATES = {"hard": "Hard gate (a threshold on the novelty score)", "mixture": "Mixture weighted by the novelty probability"}
 UNSEEN_CENTERS = ("word", "projected", "calibrated")
 
 @dataclass
@@ -104,6 +106,7 @@ def apply_prototype_map(pm, V):
     return pm["m"] + pm["s"] * P
 
 
+@register
 class ZeroShotClassifier:
     """Zero-shot classifier through cross-modal transfer (Socher et al. 2013).
 
@@ -148,9 +151,9 @@ class ZeroShotClassifier:
         On the pseudo-unseen protocol (5 held-out pairs among the 8 seen classes, linear map) the 2-way
         unseen accuracy was 0.79 / 0.89 / 0.90 for word / projected / calibrated (dog vs automobile: 0.58 /
         0.89 / 0.93). Uses only seen images and the unseen classes' word vectors.
-    mapping_params, novelty_params : dict or None
-        Extra keyword arguments for the mapping / detector constructors (e.g. ``{'alpha': 10.0}``,
-        ``{'centers': 'centroid'}``, ``{'max_reference': 5000}``).
+    mapping_params, novelty_params, softmax_params : dict or None
+        Extra keyword arguments for the mapping / detector / softmax constructors (e.g. ``{'alpha': 10.0}``,
+        ``{'centers': 'centroid'}``, ``{'max_reference': 5000}``, ``{'max_iter': 50}``).
     random_state : int, default 0
 
     Attributes
@@ -193,7 +196,8 @@ class ZeroShotClassifier:
 
     def __init__(self, word_vectors=None, mapping="linear", novelty="gaussian", gate="hard", threshold=None,
                  seen_false_novel=0.35, validation_fraction=0.15, calibration="validation", softmax_C=None,
-                 unseen_centers="calibrated", mapping_params=None, novelty_params=None, random_state=0):
+                 unseen_centers="calibrated", mapping_params=None, novelty_params=None, softmax_params=None,
+                 random_state=0):
         self.word_vectors = word_vectors
         self.mapping = mapping
         self.novelty = novelty
@@ -206,6 +210,7 @@ class ZeroShotClassifier:
         self.unseen_centers = unseen_centers
         self.mapping_params = mapping_params
         self.novelty_params = novelty_params
+        self.softmax_params = softmax_params
         self.random_state = random_state
 
     def get_params(self) -> dict:
@@ -213,7 +218,7 @@ class ZeroShotClassifier:
         return {k: getattr(self, k) for k in (
             "word_vectors", "mapping", "novelty", "gate", "threshold", "seen_false_novel",
             "validation_fraction", "calibration", "softmax_C", "unseen_centers", "mapping_params", "novelty_params",
-            "random_state")}
+            "softmax_params", "random_state")}
 
     # -- validation of the call ----------------------------------------------------------------------------
     def _check_params(self):
@@ -221,8 +226,8 @@ class ZeroShotClassifier:
             raise ValueError(f"mapping must be one of {sorted(MAPPINGS)}; got {self.mapping!r}")
         if self.novelty not in DETECTORS:
             raise ValueError(f"novelty must be one of {sorted(DETECTORS)}; got {self.novelty!r}")
-        if self.gate not in ("hard", "mixture"):
-            raise ValueError(f"gate must be 'hard' or 'mixture'; got {self.gate!r}")
+        if self.gate not in GATES:
+            raise ValueError(f"gate must be one of {sorted(GATES)}; got {self.gate!r}")
         if self.calibration not in ("validation", "train"):
             raise ValueError(f"calibration must be 'validation' or 'train'; got {self.calibration!r}")
         if not 0 < self.validation_fraction < 1:
@@ -253,13 +258,13 @@ class ZeroShotClassifier:
         return np.array(sorted(set(idx)), dtype=np.int64)
 
     # -- fitting -------------------------------------------------------------------------------------------
-    def fit(self, X, y, class_names, unseen, class_vectors=None, progress: Progress = None):
+    def fit(self, X, y, class_names, unseen, class_vectors=None, statistics=None, progress: Progress = None):
         """Fit on the seen classes' images only.
 
         Parameters
         ----------
         X : array-like of shape (n, d)
-            Image features of the training images (any classes; unseen-class rows are dropped, never used).
+            Image features of the training images (any classes; unseen-class rows are never read).
         y : array-like of shape (n,)
             Labels, indices into ``class_names``.
         class_names : sequence of str (C,)
@@ -267,6 +272,12 @@ class ZeroShotClassifier:
             The held-out (zero-shot) classes, by name or index.
         class_vectors : array-like of shape (C, D) or None
             Word vectors of the classes; default ``word_vectors.class_vectors(class_names)``.
+        statistics : ClassStatistics or None
+            Per-class sufficient statistics of ``X`` on its fixed fitting / validation split (see
+            :mod:`zsl_core.model.statistics`), e.g. computed once per feature set and cached. With them the
+            ridge map is solved without reading the fitting rows, and with rows attached
+            (``attach_rows``) the softmax reads the seen rows in place. ``None`` computes them here over the
+            seen classes' rows (the same split, so the same result).
         progress : callable(step, done, total) or None
 
         Returns
@@ -274,7 +285,79 @@ class ZeroShotClassifier:
         self
         """
         t_start = time.perf_counter()
-        times = {}
+        fitted = self.fit_mapping(X, y, class_names, unseen, class_vectors, statistics, progress)
+        times = dict(self.fit_time_)
+        X, y, seen_idx, local = fitted["X"], fitted["y"], self.seen_, fitted["local"]
+        Xval, yval, F_val, W_seen = fitted["Xval"], fitted["yval"], fitted["F_val"], fitted["W_seen"]
+        statistics, standardiser = fitted["statistics"], fitted["standardiser"]
+
+        report(progress, "novelty detector", 2, 4)
+        t = time.perf_counter()
+        detector = DETECTORS[self.novelty](**(self.novelty_params or {}))
+        if self.calibration == "validation":
+            detector.fit(F_val, yval, W_seen)
+            if getattr(detector, "reference_", F_val).shape[0] == F_val.shape[0]:
+                val_novelty = detector.reference_novelty_
+            else:  # LoOP subsampled its reference: score the held-out points against it
+                val_novelty = detector.novelty_score(F_val)
+        else:
+            fit_rows = fitted["fit_rows"]
+            F_fit = self.mapping_.predict(standardiser.transform(np.take(X, fit_rows, axis=0)))
+            detector.fit(F_fit, local[y[fit_rows]], W_seen)
+            val_novelty = detector.novelty_score(F_val)
+        times["novelty"] = time.perf_counter() - t
+
+        report(progress, "softmax", 3, 4)
+        t = time.perf_counter()
+        softmax_ = SoftmaxRegression(**{"C": self.softmax_C, "random_state": self.random_state,
+                                        **(self.softmax_params or {})})
+        if getattr(statistics, "rows_", None) is not None:
+            # The seen rows read in place from the class-sorted copy (no gather, no standardised copy).
+            Xs = statistics.rows_.standardised(seen_idx, standardiser)
+            ys, selection = local[Xs.labels], np.flatnonzero(~Xs.is_validation)
+        else:
+            # Every seen row, the fitting part first: C is chosen on the fitting part against the validation
+            # part, then the softmax is refitted on all of them (nothing downstream needs its held-out outputs).
+            rows = np.concatenate([fitted["fit_rows"], fitted["val_rows"]])
+            Xs = standardiser.transform(np.take(X, rows, axis=0))
+            ys, selection = local[y[rows]], np.arange(fitted["fit_rows"].size)
+        # The preconditioner: the covariance of z over the fitting rows, already summed for a ridge map.
+        M = fitted["system"].G / max(fitted["n_fit"], 1) if fitted["system"] is not None else None
+        softmax_.fit(Xs, ys, n_classes=seen_idx.size, selection_rows=selection, second_moment=M,
+                     validation_data=None if self.softmax_C is not None else (Xval, yval))
+        del Xs
+        times["softmax"] = time.perf_counter() - t
+
+        self.detector_ = detector
+        self.softmax_ = softmax_
+        self.validation_novelty_ = np.asarray(val_novelty, dtype=np.float64)
+        self.validation_mapped_ = F_val
+        self.validation_labels_ = seen_idx[yval]
+        if self.threshold is None:
+            self.threshold_ = float(np.quantile(self.validation_novelty_, 1 - self.seen_false_novel))
+        else:
+            self.threshold_ = float(self.threshold)
+        times["total"] = time.perf_counter() - t_start
+        self.fit_time_ = times
+        report(progress, "done", 4, 4)
+        return self
+
+    def fit_mapping(self, X, y, class_names, unseen, class_vectors=None, statistics=None,
+                    progress: Progress = None) -> dict:
+        """The first half of :meth:`fit`: the standardisation, the map θ and the unseen-class prototypes.
+
+        This is all a 2-way zero-shot figure needs (the all-pairs matrix calls it once per pair), so a pair's
+        cell of that matrix and the model fitted with that pair held out are one computation. Sets
+        ``class_names_``, ``seen_``, ``unseen_``, ``class_vectors_``, ``mean_``, ``scale_``, ``mapping_``,
+        ``prototype_map_``, ``unseen_centers_``, ``unseen_sigma2_``, ``n_features_in_``; parameters as in
+        :meth:`fit`.
+
+        Returns
+        -------
+        dict
+            Intermediate results :meth:`fit` continues from (validation rows, their mapped points, ...).
+        """
+        t_start = time.perf_counter()
         self._check_params()
         class_names = [str(c) for c in class_names]
         C = len(class_names)
@@ -303,107 +386,76 @@ class ZeroShotClassifier:
         class_vectors = np.asarray(class_vectors, dtype=np.float64)
         if class_vectors.ndim != 2 or class_vectors.shape[0] != C:
             raise ValueError(f"class_vectors must have shape ({C}, D), one row per class; got {class_vectors.shape}")
-        keep_idx = np.flatnonzero(np.isin(y, seen_idx))
-        local = np.full(C, -1, dtype=np.int64)
-        local[seen_idx] = np.arange(seen_idx.size)
-        yl = local[y[keep_idx]]
-        counts = np.bincount(yl, minlength=seen_idx.size)
+        counts = np.bincount(y, minlength=C)[seen_idx]
         if (counts < 2).any():
             missing = [class_names[seen_idx[i]] for i in np.flatnonzero(counts < 2)]
             raise ValueError(f"every seen class needs at least 2 training images (for the validation split);"
                              f" too few for {missing}")
 
-        report(progress, "standardising", 0, 4)
-        fit_idx, val_idx = validation_split(yl, self.validation_fraction, self.random_state)
-        # One gather puts the training part first and the validation part last, so both are contiguous
-        # views of a single standardised copy (unseen-class rows are never read).
-        order = np.concatenate([fit_idx, val_idx])
-        n_fit = fit_idx.size
-        # np.take is several times faster than fancy indexing for a row gather (0.02 s vs 0.16 s, 40k rows).
-        Xs = np.ascontiguousarray(np.take(X, keep_idx[order], axis=0), dtype=np.float32)
-        yl = yl[order]
-        mean = Xs.mean(axis=0, dtype=np.float64)
-        if not np.isfinite(mean).all():
-            raise ValueError("X contains NaN or infinite values")
-        Xt = torch.from_numpy(Xs)
-        Xt -= torch.from_numpy(mean.astype(np.float32))
-        # Column sums of squares of the centred copy without a temporary the size of X (relative error
-        # ~1e-4 from float32 accumulation: irrelevant for a scale).
-        sd = np.sqrt(np.einsum("ij,ij->j", Xs, Xs).astype(np.float64) / Xs.shape[0])
-        if not np.isfinite(sd).all():
-            raise ValueError("X contains NaN or infinite values")
-        self.mean_ = mean.astype(np.float32)
-        self.scale_ = np.where(sd > 1e-12, sd, 1.0).astype(np.float32)
-        Xt /= torch.from_numpy(self.scale_)
-        Xtr, ytr, Xval, yval = Xs[:n_fit], yl[:n_fit], Xs[n_fit:], yl[n_fit:]
+        report(progress, "class statistics", 0, 4)
+        if statistics is None:
+            # Only the seen rows are read; the split of each class does not depend on the others.
+            seen_rows = np.flatnonzero(np.isin(y, seen_idx))
+            statistics = ClassStatistics(self.validation_fraction, self.random_state).fit(
+                np.take(X, seen_rows, axis=0), y[seen_rows], n_classes=C)
+            fit_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "fit")]
+            val_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "val")]
+        else:
+            if statistics.n_features_in_ != X.shape[1] or statistics.n_classes_ != C:
+                raise ValueError(f"statistics were computed for {statistics.n_classes_} classes x "
+                                 f"{statistics.n_features_in_} features; X has {X.shape[1]} features, {C} classes")
+            if (statistics.validation_fraction, statistics.random_state) != (self.validation_fraction,
+                                                                             self.random_state):
+                raise ValueError("statistics were computed on another split (validation_fraction / random_state)")
+            fit_rows = statistics.rows(seen_idx, y, "fit")
+            val_rows = statistics.rows(seen_idx, y, "val")
+        standardiser = statistics.standardiser(seen_idx)
+        local = np.full(C, -1, dtype=np.int64)
+        local[seen_idx] = np.arange(seen_idx.size)
+        yval = local[y[val_rows]]
+        Xval = standardiser.transform(np.take(X, val_rows, axis=0))
         W_seen = class_vectors[seen_idx]
-        times["prepare"] = time.perf_counter() - t_start
+        times = {"prepare": time.perf_counter() - t_start}
 
         report(progress, "mapping", 1, 4)
         t = time.perf_counter()
         mapping = MAPPINGS[self.mapping](**(self.mapping_params or {}))
         if "random_state" in mapping.__dict__ and "random_state" not in (self.mapping_params or {}):
             mapping.random_state = self.random_state
-        if isinstance(mapping, TanhMLPMapping):  # minutes of training: report every epoch
-            mapping.fit(Xtr, W_seen[ytr], validation_data=(Xval, W_seen[yval]), progress=progress)
-        else:
-            mapping.fit(Xtr, W_seen[ytr], validation_data=(Xval, W_seen[yval]))
+        system, n_fit = None, fit_rows.size
+        if isinstance(mapping, LinearMapping):
+            # Solved from the class statistics: no pass over the fitting rows.
+            G, B, z_mean, t_mean, n_fit = statistics.ridge_system(seen_idx, W_seen, standardiser)
+            system = RidgeSystem(G, B, z_mean, t_mean)
+            mapping.fit_system(system, validation_data=(Xval, W_seen[yval]))
+        else:  # the tanh net needs the rows (minutes of training: report every epoch)
+            Xtr = standardiser.transform(np.take(X, fit_rows, axis=0))
+            mapping.fit(Xtr, W_seen[local[y[fit_rows]]], validation_data=(Xval, W_seen[yval]), progress=progress)
+            del Xtr
         F_val = mapping.predict(Xval)
         times["mapping"] = time.perf_counter() - t
 
-        report(progress, "novelty detector", 2, 4)
-        t = time.perf_counter()
-        detector = DETECTORS[self.novelty](**(self.novelty_params or {}))
-        if self.calibration == "validation":
-            detector.fit(F_val, yval, W_seen)
-            if getattr(detector, "reference_", F_val).shape[0] == F_val.shape[0]:
-                val_novelty = detector.reference_novelty_
-            else:  # LoOP subsampled its reference: score the held-out points against it
-                val_novelty = detector.novelty_score(F_val)
-        else:
-            detector.fit(mapping.predict(Xtr), ytr, W_seen)
-            val_novelty = detector.novelty_score(F_val)
         D = class_vectors.shape[1]
         centroids = np.stack([F_val[yval == c].mean(0) for c in range(seen_idx.size)])
         self.prototype_map_ = prototype_map(W_seen, centroids, self.unseen_centers)
         own = apply_prototype_map(self.prototype_map_, W_seen)[yval]
         self.unseen_sigma2_ = float(max(((F_val - own) ** 2).sum(1).mean() / D, 1e-12))
         self.unseen_centers_ = apply_prototype_map(self.prototype_map_, class_vectors[unseen_idx])
-        times["novelty"] = time.perf_counter() - t
-
-        report(progress, "softmax", 3, 4)
-        t = time.perf_counter()
-        softmax_ = SoftmaxRegression(C=self.softmax_C, random_state=self.random_state)
-        # C is chosen on the training part against the validation part; the final softmax is then fitted on
-        # every seen row (nothing downstream needs held-out softmax outputs).
-        softmax_.fit(Xs, yl, n_classes=seen_idx.size, selection_rows=np.arange(n_fit),
-                     validation_data=None if self.softmax_C is not None else (Xval, yval))
-        del Xs
-        times["softmax"] = time.perf_counter() - t
-
         self.class_names_ = class_names
         self.seen_ = seen_idx
         self.unseen_ = unseen_idx
         self.class_vectors_ = class_vectors
+        self.mean_, self.scale_ = standardiser.mean_, standardiser.scale_
         self.mapping_ = mapping
-        self.detector_ = detector
-        self.softmax_ = softmax_
-        self.validation_novelty_ = np.asarray(val_novelty, dtype=np.float64)
-        self.validation_mapped_ = F_val
-        self.validation_labels_ = seen_idx[yval]
-        if self.threshold is None:
-            self.threshold_ = float(np.quantile(self.validation_novelty_, 1 - self.seen_false_novel))
-        else:
-            self.threshold_ = float(self.threshold)
         self.n_features_in_ = X.shape[1]
-        times["total"] = time.perf_counter() - t_start
         self.fit_time_ = times
-        report(progress, "done", 4, 4)
-        return self
+        return {"X": X, "y": y, "local": local, "Xval": Xval, "yval": yval, "F_val": F_val, "W_seen": W_seen,
+                "statistics": statistics, "standardiser": standardiser, "fit_rows": fit_rows,
+                "val_rows": val_rows, "system": system, "n_fit": n_fit}
 
     # -- scoring -------------------------------------------------------------------------------------------
     def _standardise(self, X) -> np.ndarray:
-        check_is_fitted(self, "threshold_")
+        check_is_fitted(self, "mapping_")
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n, {self.n_features_in_}); got {X.shape}")
@@ -429,7 +481,7 @@ class ZeroShotClassifier:
 
     def unseen_log_proba(self, F) -> np.ndarray:
         """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U)."""
-        check_is_fitted(self, "threshold_")
+        check_is_fitted(self, "mapping_")
         Wu = self.unseen_centers_
         sq = ((F[:, None, :] - Wu[None, :, :]) ** 2).sum(2)
         logits = -sq / (2 * self.unseen_sigma2_)
@@ -450,7 +502,7 @@ class ZeroShotClassifier:
             seen classes' word vectors (``'projected'``), or those projections shrunk like the mapped
             validation images (``'calibrated'``).
         """
-        check_is_fitted(self, "threshold_")
+        check_is_fitted(self, "mapping_")
         return apply_prototype_map(self.prototype_map_, np.asarray(vectors, dtype=np.float64))
 
     def decompose(self, X) -> ZSLScores:

@@ -28,6 +28,7 @@ import torch
 
 from .base import check_is_fitted as _check_fitted, validation_split
 from .softmax import _tmm
+from .persistence import register
 
 __all__ = ["LinearMapping", "TanhMLPMapping", "RidgeSystem", "MAPPINGS", "validation_split"]
 
@@ -135,6 +136,7 @@ def _predict_affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> n
     return out.numpy().astype(np.float64) + intercept
 
 
+@register
 class LinearMapping:
     r"""Ridge regression from image features to word vectors, in closed form.
 
@@ -179,6 +181,10 @@ class LinearMapping:
     dimensions (e.g. 12,800-d Coates features with more rows than features) the solves are in float32.
     The grid is searched coarse-to-fine (see ``_grid``).
     """
+
+    #: Shown in the app and the command line's help.
+    label = "Linear (ridge)"
+    description = "Ridge regression from image features to word vectors, penalty chosen on validation images."
 
     def __init__(self, alpha=None, alphas=None, validation_fraction=0.15, random_state=0):
         self.alpha = alpha
@@ -327,6 +333,7 @@ class LinearMapping:
         return _predict_affine(X, self.coef_, self.intercept_)
 
 
+@register
 class TanhMLPMapping:
     """The paper's 2-layer network ``θ(x) = W2 tanh(W1 x + b1) + b2``, trained in torch.
 
@@ -374,6 +381,10 @@ class TanhMLPMapping:
     ----------
     Socher et al. (2013), Sec. 4 (two-layer neural network, 200 hidden units in the released code).
     """
+
+    #: Shown in the app and the command line's help.
+    label = "2-layer tanh net (the paper's)"
+    description = ("The authors' 2-layer network with 200 tanh units, trained with weight decay and early stopping.")
 
     def __init__(self, n_hidden=200, weight_decay=None, weight_decays=(1e-4, 1e-3), max_iter=40,
                  solver="adam", batch_size=256, learning_rate=1e-3, patience=5, validation_fraction=0.15,

@@ -35,6 +35,7 @@ import torch
 from scipy.special import erf, logsumexp
 
 from .base import check_is_fitted as _check_fitted
+from .persistence import register
 
 __all__ = ["GaussianNoveltyDetector", "LoOPNoveltyDetector", "DETECTORS", "knn"]
 
@@ -102,6 +103,7 @@ class _DetectorMixin:
         return np.clip(self._erf_score(F), 0.0, 1.0)
 
 
+@register
 class GaussianNoveltyDetector(_DetectorMixin):
     """Isometric Gaussians around the seen classes' word vectors (Socher et al. 2013, Eq. 3).
 
@@ -146,6 +148,10 @@ class GaussianNoveltyDetector(_DetectorMixin):
     ``max(0, erf(z / √2))`` with ``z = (-log p(f) - ref_mean_) / (lambda_ * ref_rms_)`` — ≈0 for typical
     seen points, →1 far outside every Gaussian, and increasing in ``-log p(f)``.
     """
+
+    #: Shown in the app and the command line's help.
+    label = 'Isometric Gaussians'
+    description = ("The paper's Eq. 3: novel when the mapped image is unlikely under Gaussians around the seen classes' word vectors.")
 
     def __init__(self, centers="word", shared_variance=False, priors="empirical", lambda_=3.0,
                  contamination=0.1):
@@ -322,6 +328,7 @@ def knn(queries: np.ndarray, reference: np.ndarray, k: int, exclude_self: bool =
     return torch.cat(dists).numpy(), torch.cat(idxs).numpy().astype(np.int64)
 
 
+@register
 class LoOPNoveltyDetector(_DetectorMixin):
     """Local Outlier Probabilities (Kriegel et al. 2009) over reference points of the seen classes.
 
@@ -369,6 +376,10 @@ class LoOPNoveltyDetector(_DetectorMixin):
     ``novelty_probability`` = LoOP itself. ``y`` and ``centers`` are accepted by :meth:`fit` for API symmetry
     with :class:`GaussianNoveltyDetector` and ignored.
     """
+
+    #: Shown in the app and the command line's help.
+    label = 'LoOP (local outlier probability)'
+    description = ('Local outlier probabilities (k = 20, λ = 3) of the mapped image among mapped seen images.')
 
     def __init__(self, n_neighbors=20, lambda_=3.0, max_reference=20000, contamination=0.1, random_state=0,
                  chunk_size=1024):

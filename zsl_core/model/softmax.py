@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .base import check_is_fitted as _check_fitted
+from .persistence import register
 
 __all__ = ["SoftmaxRegression", "lbfgs"]
 
@@ -57,7 +58,7 @@ def _torch_threads(n: int):
 
 
 def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1e-6,
-          ftol: float = 1e-10) -> np.ndarray:
+          ftol: float = 1e-10, return_iterations: bool = False):
     """Minimise a smooth function with L-BFGS (two-loop recursion) and a backtracking Armijo line search.
 
     Parameters
@@ -72,9 +73,12 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
     gtol, ftol : float
         Stop when ``max |g| < gtol`` or the relative decrease of the value is below ``ftol``.
 
+    return_iterations : bool
+        Also return the number of iterations run.
+
     Returns
     -------
-    ndarray (p,)
+    ndarray (p,), or (ndarray, int) with ``return_iterations``
 
     Notes
     -----
@@ -88,28 +92,29 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
     x = np.array(x0, dtype=np.float64)
     f, g = fun(x)
     S, Yh, rho = [], [], []
-    for _ in range(int(max_iter)):
-        if np.abs(g).max() < gtol:
+    iterations = 0
+    for iterations in range(1, int(max_iter) + 1):
+        if _max_abs(g) < gtol:
             break
         # two-loop recursion: d = -H g
         q = g.copy()
         alphas = []
         for s_, y_, r_ in zip(reversed(S), reversed(Yh), reversed(rho)):
-            a = r_ * np.dot(s_, q)
+            a = r_ * _dot(s_, q)
             alphas.append(a)
             q -= a * y_
         if S:
-            q *= np.dot(S[-1], Yh[-1]) / np.dot(Yh[-1], Yh[-1])
+            q *= _dot(S[-1], Yh[-1]) / _dot(Yh[-1], Yh[-1])
         else:
-            q *= min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
+            q *= min(1.0, 1.0 / max(np.sqrt(_dot(g, g)), 1e-12))
         for (s_, y_, r_), a in zip(zip(S, Yh, rho), reversed(alphas)):
-            q += (a - r_ * np.dot(y_, q)) * s_
+            q += (a - r_ * _dot(y_, q)) * s_
         d = -q
-        slope = np.dot(g, d)
+        slope = _dot(g, d)
         if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
             S, Yh, rho = [], [], []
-            d = -g * min(1.0, 1.0 / max(np.linalg.norm(g), 1e-12))
-            slope = np.dot(g, d)
+            d = -g * min(1.0, 1.0 / max(np.sqrt(_dot(g, g)), 1e-12))
+            slope = _dot(g, d)
         step = 1.0
         for _ in range(20):
             x_new = x + step * d
@@ -120,8 +125,8 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
         else:
             break
         s_, y_ = x_new - x, g_new - g
-        sy = np.dot(s_, y_)
-        if sy > 1e-10 * np.dot(y_, y_):
+        sy = _dot(s_, y_)
+        if sy > 1e-10 * _dot(y_, y_):
             S.append(s_)
             Yh.append(y_)
             rho.append(1.0 / sy)
@@ -131,11 +136,67 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
         x, f, g = x_new, f_new, g_new
         if done:
             break
-    return x
+    return (x, iterations) if return_iterations else x
 
 
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Inner product of two 1-D float64 arrays without BLAS: OpenBLAS wakes its worker threads even for a
+    10k-element ``ddot``, which cost 20–60 ms per L-BFGS iteration on the shared two-core machine (1 ms
+    single-threaded): more than the function evaluation it steers."""
+    return float(np.multiply(a, b).sum())
+
+
+def _max_abs(a: np.ndarray) -> float:
+    return float(np.abs(a).max())
+
+
+class DenseRows:
+    """A feature matrix held as is, behind the row-operator interface the softmax uses.
+
+    The interface: ``n_rows``, ``n_features``, ``logits(W, b)`` → ``Z W + b`` (n, K) float32,
+    ``t_matmul(R)`` → ``Zᵀ R`` (d, K) float32, ``take(rows)`` → standardised rows as a float32 ndarray, and
+    ``second_moment(rows)`` → ``Zᵀ Z / m`` of those rows (d, d) float64. :class:`~zsl_core.model.statistics.
+    StandardisedRows` implements it over class-sorted bfloat16 blocks without copying them per fit.
+
+    Parameters
+    ----------
+    X : ndarray (n, d)
+    low_precision : bool
+        Keep a bfloat16 copy for the two products (see ``SoftmaxRegression.precision``).
+    """
+
+    def __init__(self, X, low_precision: bool = False):
+        self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        self.Xp = self.X.bfloat16() if low_precision else self.X
+        self.n_rows, self.n_features = self.X.shape
+
+    def logits(self, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.Xp.dtype == torch.bfloat16:
+            return (self.Xp @ W.bfloat16()).float() + b
+        return torch.addmm(b, self.Xp, W)
+
+    def t_matmul(self, R: torch.Tensor) -> torch.Tensor:
+        if self.Xp.dtype == torch.bfloat16:
+            return (R.bfloat16().T @ self.Xp).T.float()
+        return _tmm(self.Xp, R)
+
+    def take(self, rows) -> np.ndarray:
+        return self.X[torch.from_numpy(np.asarray(rows, dtype=np.int64))].numpy()
+
+    def second_moment(self, rows) -> np.ndarray:
+        Z = self.X[torch.from_numpy(np.asarray(rows, dtype=np.int64))]
+        return ((Z.T @ Z) / max(Z.shape[0], 1)).double().numpy()
+
+
+def _use_bf16(precision: str) -> bool:
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {precision!r}")
+    return precision == "bfloat16" or (precision == "auto" and _cpu_has_bf16())
+
+
+@register
 class SoftmaxRegression:
-    r"""Multinomial logistic regression with an L2 penalty: preconditioned full-batch L-BFGS, torch float32.
+    r"""Multinomial logistic regression with an L2 penalty: preconditioned full-batch L-BFGS in torch.
 
     Minimises
 
@@ -156,9 +217,9 @@ class SoftmaxRegression:
     Cs : sequence of float or None
         The path. Default: the ``C`` values whose per-sample penalty on the subsample is
         ``λ ∈ {3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4}``.
-    max_iter : int, default 15
-        L-BFGS iterations of the final fit (warm-started: on CIFAR-10 EfficientNet features 8, 15, 25 and 60
-        iterations gave held-out accuracies 0.848, 0.850, 0.850, 0.851).
+    max_iter : int, default 8
+        L-BFGS iterations of the final fit, warm-started from the path's best solution (on CIFAR-10
+        EfficientNet features 8, 15, 25 and 60 iterations gave held-out accuracies 0.848–0.851).
     path_iter : int, default 6
         L-BFGS iterations per (warm-started) path point; 6 and 10 chose the same ``C`` on CIFAR-10
         EfficientNet features.
@@ -167,8 +228,8 @@ class SoftmaxRegression:
         Storage of the features in the products of the final fit (parameters, probabilities and the
         objective stay float32). ``'auto'``: bfloat16 when the CPU multiplies it natively (AVX512-BF16 or
         AMX), where the two ``n × d × K`` products are 3–5× faster (memory traffic halves); the rounding
-        of standardised features to 8 significant bits changed held-out accuracy by less than 0.1 % on
-        CIFAR-10 EfficientNet features. Elsewhere bfloat16 products are emulated and slow, so float32.
+        of features to 8 significant bits changed held-out accuracy by less than 0.1 % on CIFAR-10
+        EfficientNet features. Elsewhere bfloat16 products are emulated and slow, so float32.
     random_state : int, default 0
 
     Attributes
@@ -179,22 +240,24 @@ class SoftmaxRegression:
         The effective ``C``.
     path_ : list of (C, validation log-loss, validation accuracy)
         Empty when ``C`` was given.
+    n_iter_ : int
+        L-BFGS iterations of the final fit.
 
     Notes
     -----
-    Speed (the interactive target is a whole model fit in about 2 s on 40k × 1280 features, two cores):
-    L-BFGS runs on ``U = Lᵀ W`` where ``L Lᵀ = G + λI`` is the Cholesky factor of the subsample's feature
-    second-moment matrix plus the penalty — the Hessian of the penalised least-squares surrogate — which
-    costs two ``d² K`` triangular solves per evaluation on top of the two ``n d K`` products and roughly
-    halves the iterations needed. ``Xᵀ R`` is computed as ``(Rᵀ X)ᵀ``, several times faster in torch's CPU
-    BLAS for a narrow ``R``. The path on the small subsample runs single-threaded (latency-bound; see
-    ``_torch_threads``).
+    L-BFGS runs on ``U = Lᵀ W`` where ``L Lᵀ = M + λI`` is the Cholesky factor of the features' second-moment
+    matrix ``M`` plus the penalty — the Hessian of the penalised least-squares surrogate — which costs two
+    ``d² K`` triangular solves per evaluation on top of the two ``n d K`` products and roughly halves the
+    iterations needed. One factor (at the path's middle penalty) preconditions the whole path: a
+    preconditioner only has to be close, and each factorisation costs as much as several path iterations.
+    ``Xᵀ R`` is computed as ``(Rᵀ X)ᵀ``, several times faster in torch's CPU BLAS for a narrow ``R``. The path
+    on the small subsample runs single-threaded (latency-bound; see ``_torch_threads``).
     """
 
     #: Default path as the per-sample penalty on the selection subsample.
     DEFAULT_LAMBDAS = (3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
 
-    def __init__(self, C=None, Cs=None, max_iter=15, path_iter=6, selection_size=4000, precision="auto",
+    def __init__(self, C=None, Cs=None, max_iter=8, path_iter=6, selection_size=4000, precision="auto",
                  random_state=0):
         self.C = C
         self.Cs = Cs
@@ -205,23 +268,25 @@ class SoftmaxRegression:
         self.random_state = random_state
 
     @staticmethod
-    def _precond(G, lam):
-        """Lower Cholesky factor ``L`` of ``G + λI`` (float32 torch); ``W = L⁻ᵀ U``. ``None`` (no
-        preconditioning) when ``G`` is ``None`` (more than ``_PRECOND_MAX_DIM`` features)."""
-        if G is None:
+    def _precond(M, lam):
+        """Lower Cholesky factor ``L`` of ``M + λI`` (float32 torch); ``W = L⁻ᵀ U``. ``None`` (no
+        preconditioning) when ``M`` is ``None``."""
+        if M is None:
             return None
-        A = G.clone()
+        A = torch.from_numpy(np.array(M, dtype=np.float64, copy=True))
         A.diagonal().add_(lam)
-        return torch.linalg.cholesky(A).float()
+        L, info = torch.linalg.cholesky_ex(A)
+        return L.float() if int(info) == 0 else None
 
     @staticmethod
-    def _lbfgs(X, Y, W, b, lam, max_iter, L):
-        """Minimise the per-sample objective over ``(W, b)`` from the given start; return the new (W, b).
+    def _lbfgs(rows, Y, W, b, lam, max_iter, L):
+        """Minimise the per-sample objective over ``(W, b)`` from the given start; return (W, b, iterations).
 
-        L-BFGS (:func:`lbfgs`) runs on ``U = Lᵀ W``: with ``L Lᵀ = G + λI`` the Hessian of the penalised
-        least-squares surrogate, the problem in ``U`` is well conditioned.
+        ``rows`` is a row operator (see :class:`DenseRows`). L-BFGS (:func:`lbfgs`) runs on ``U = Lᵀ W``:
+        with ``L Lᵀ = M + λI`` the Hessian of the penalised least-squares surrogate, the problem in ``U`` is
+        well conditioned.
         """
-        n, d = X.shape
+        n, d = rows.n_rows, rows.n_features
         K = Y.shape[1]
         LT = L.T.contiguous() if L is not None else None
 
@@ -231,41 +296,33 @@ class SoftmaxRegression:
             W_ = torch.linalg.solve_triangular(LT, U, upper=True) if L is not None else U.clone()
             return W_, t[d * K:].clone()
 
-        low = X.dtype == torch.bfloat16
-
         def fun(theta):
             W_, b_ = unpack(theta)
-            Z = (X @ W_.bfloat16()).float() + b_ if low else torch.addmm(b_, X, W_)
-            logp = torch.log_softmax(Z, dim=1)
+            logp = torch.log_softmax(rows.logits(W_, b_), dim=1)
             # accumulated in float64: near the optimum the decrease is below float32 resolution of the sum
             loss = -(logp * Y).sum(dtype=torch.float64) / n + 0.5 * lam * (W_.double() ** 2).sum()
             R = (logp.exp() - Y) / n
-            # (Rᵀ X)ᵀ: see mapping._tmm
-            gW = ((R.bfloat16().T @ X).T.float() if low else _tmm(X, R)) + lam * W_
+            gW = rows.t_matmul(R) + lam * W_
             gU = torch.linalg.solve_triangular(L, gW, upper=False) if L is not None else gW  # L⁻¹ ∂/∂W
             return float(loss), torch.cat([gU.ravel(), R.sum(0)]).numpy().astype(np.float64)
 
         theta0 = torch.cat([(LT @ W if L is not None else W).ravel(), b]).numpy().astype(np.float64)
-        theta = lbfgs(fun, theta0, max_iter=int(max_iter))
-        return unpack(theta)
+        theta, n_iter = lbfgs(fun, theta0, max_iter=int(max_iter), return_iterations=True)
+        W, b = unpack(theta)
+        return W, b, n_iter
 
-    @staticmethod
-    def _gram(X):
-        if X.shape[1] > _PRECOND_MAX_DIM:
-            # e.g. 12,800-d Coates features: a d × d factorisation per path point would cost more than the
-            # iterations it saves; standardised features are already diagonally preconditioned.
-            return None
-        return ((X.T @ X) / X.shape[0]).double()
-
-    def fit(self, X, y, n_classes=None, validation_data=None, selection_rows=None) -> "SoftmaxRegression":
+    def fit(self, X, y, n_classes=None, validation_data=None, selection_rows=None,
+            second_moment=None) -> "SoftmaxRegression":
         """Fit.
 
         Parameters
         ----------
-        X : ndarray (n, d)
-            Standardised features (float32 is used internally). The final fit uses every row.
+        X : ndarray (n, d) or a row operator
+            Standardised features (float32 is used internally), or an object with the interface of
+            :class:`DenseRows` (e.g. ``StandardisedRows``, which standardises class-sorted blocks on the
+            fly). The final fit uses every row.
         y : ndarray (n,)
-            Integer labels in ``0..K-1``.
+            Integer labels in ``0..K-1``, in the row order of ``X``.
         n_classes : int or None
             ``K``; default ``y.max() + 1``.
         validation_data : tuple (X_val, y_val) or None
@@ -273,22 +330,32 @@ class SoftmaxRegression:
         selection_rows : array of int or None
             Rows of ``X`` the penalty-selection subsample is drawn from (default: all). Pass the rows that
             are not in ``validation_data`` when ``X`` contains the validation rows too.
+        second_moment : ndarray (d, d) or None
+            ``E[z zᵀ]`` of the standardised features, for the preconditioner (e.g. from class statistics);
+            default: computed on the selection subsample. Above ``_PRECOND_MAX_DIM`` features none is used.
 
         Returns
         -------
         self
         """
-        X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        rows = X if hasattr(X, "logits") else DenseRows(X, low_precision=_use_bf16(self.precision))
+        _use_bf16(self.precision)  # validates the parameter in both cases
         y = np.asarray(y, dtype=np.int64)
         K = int(n_classes if n_classes is not None else y.max() + 1)
-        n = X.shape[0]
+        n, d = rows.n_rows, rows.n_features
+        if y.shape != (n,):
+            raise ValueError(f"y must have one label per row; got {y.shape} for {n} rows")
         Y = torch.nn.functional.one_hot(torch.from_numpy(y), K).float()
         rng = np.random.default_rng(self.random_state)
         pool = np.arange(n) if selection_rows is None else np.asarray(selection_rows, dtype=np.int64)
         sub = np.sort(rng.choice(pool, size=min(pool.size, int(self.selection_size)), replace=False))
-        Xsub, Ysub = X[sub], Y[sub]
-        G = self._gram(Xsub)
-        W = torch.zeros(X.shape[1], K)
+        if d > _PRECOND_MAX_DIM:
+            # e.g. 12,800-d Coates features: a d × d factorisation would cost more than the iterations it
+            # saves; standardised features are already diagonally preconditioned.
+            M = None
+        else:
+            M = second_moment if second_moment is not None else rows.second_moment(sub)
+        W = torch.zeros(d, K)
         # Start at the log class frequencies: the optimum of the intercept-only model.
         b = torch.log(Y.mean(0).clamp_min(1e-6))
         self.path_ = []
@@ -301,16 +368,21 @@ class SoftmaxRegression:
                 raise ValueError("C=None needs validation_data to choose the penalty")
             Xv = torch.from_numpy(np.ascontiguousarray(validation_data[0], dtype=np.float32))
             yv = torch.from_numpy(np.asarray(validation_data[1], dtype=np.int64))
-            ns = Xsub.shape[0]
+            Xsub = DenseRows(rows.take(sub))
+            Ysub = Y[torch.from_numpy(sub)]
+            ns = sub.size
             Cs = (1.0 / (np.asarray(self.DEFAULT_LAMBDAS) * ns) if self.Cs is None
                   else np.sort(np.asarray(self.Cs, dtype=float)))
             if Cs.ndim != 1 or Cs.size == 0 or (Cs <= 0).any():
                 raise ValueError("Cs must be a non-empty sequence of positive numbers")
+            # One preconditioner for the whole path, at its geometric middle (see the class notes).
+            lambdas = 1.0 / (Cs * ns)
+            L_path = self._precond(M, float(np.sqrt(lambdas.max() * lambdas.min())))
             best, rises, prev = None, 0, np.inf
             with _torch_threads(1):  # many small operations: latency-bound (see _torch_threads)
                 for Cj in Cs:
                     lam = 1.0 / (Cj * ns)
-                    W, b = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, self._precond(G, lam))
+                    W, b, _ = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, L_path)
                     Z = torch.addmm(b, Xv, W)
                     ll = float(torch.nn.functional.cross_entropy(Z, yv))
                     acc = float((Z.argmax(1) == yv).float().mean())
@@ -324,19 +396,13 @@ class SoftmaxRegression:
             # Warm start the full fit from the subsample's best solution.
             _, C, W, b = best
         lam = 1.0 / (C * n)
-        if self.precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16'; got {self.precision!r}")
-        low = self.precision == "bfloat16" or (self.precision == "auto" and _cpu_has_bf16())
-        Xf = X.bfloat16() if low else X
-        # Without the preconditioner (very wide features) L-BFGS needs more iterations.
-        iters = self.max_iter if G is not None else 3 * self.max_iter
-        W, b = self._lbfgs(Xf, Y, W, b, lam, iters, self._precond(G, lam))
-        del Xf
+        W, b, self.n_iter_ = self._lbfgs(rows, Y, W, b, lam, self.max_iter if M is not None else 3 * self.max_iter,
+                                         self._precond(M, lam))
         self.C_ = C
         self.coef_ = W.numpy().copy()
         self.intercept_ = b.numpy().copy()
         self.n_classes_ = K
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = d
         return self
 
     def predict_log_proba(self, X) -> np.ndarray:

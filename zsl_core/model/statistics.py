@@ -238,6 +238,19 @@ class ClassStatistics:
             out += self.grams_[c]
         return out
 
+    def attach_rows(self, X, y, low_precision: bool) -> "ClassStatistics":
+        """Keep the rows of ``X`` sorted by class (:class:`ClassRows`) for fits that read rows in place.
+
+        ``X`` and ``y`` must be the training rows these statistics were computed on. Not persisted: rebuilt
+        from the cached features in a fraction of a second.
+        """
+        check_is_fitted(self, "grams_")
+        X = np.asarray(X)
+        if X.shape != (self.counts_.sum(), self.n_features_in_) or np.asarray(y).shape != (X.shape[0],):
+            raise ValueError("attach_rows needs the very rows the statistics were computed on")
+        self.rows_ = ClassRows(X, y, self.shift_, self.val_rows_, low_precision)
+        return self
+
     # -- persistence (arrays only: the cache never holds pickles) ----------------------------------------------
     def state(self) -> dict[str, np.ndarray]:
         check_is_fitted(self, "grams_")
@@ -255,3 +268,106 @@ class ClassStatistics:
         stats.squares_, stats.grams_ = arrays["squares"], arrays["grams"]
         stats.n_classes_, stats.n_features_in_ = stats.sums_.shape[0], stats.sums_.shape[2]
         return stats
+
+
+class ClassRows:
+    """The training rows sorted by class and shifted by the training mean, stored once per feature set.
+
+    Every held-out set's seen classes are then a few contiguous blocks of one matrix: the softmax reads them
+    in place (:meth:`standardised`) instead of gathering, standardising and converting a fresh copy of every
+    seen row for each fit.
+
+    Parameters
+    ----------
+    X : ndarray (n, d)
+    y : ndarray (n,)
+    shift : ndarray (d,)
+        Subtracted before storage (``ClassStatistics.shift_``): the standardisation folded into the weights
+        later subtracts only the small difference between a seen set's mean and this shift, so nothing
+        cancels in low precision.
+    validation_rows : ndarray of int
+        Rows of the validation part (to tell the two parts apart after sorting).
+    low_precision : bool
+        Store bfloat16 (half the memory traffic of the products; see ``SoftmaxRegression.precision``).
+
+    Attributes
+    ----------
+    data : torch.Tensor (n, d)
+    order : ndarray (n,)
+        ``data[i]`` is ``X[order[i]] - shift``.
+    offsets : ndarray (C + 1,)
+        Class ``c`` occupies ``data[offsets[c]:offsets[c + 1]]``.
+    is_validation : ndarray (n,) bool
+        In sorted order.
+    """
+
+    def __init__(self, X, y, shift, validation_rows, low_precision: bool):
+        y = np.asarray(y, dtype=np.int64)
+        self.order = np.argsort(y, kind="stable")
+        self.offsets = np.searchsorted(y[self.order], np.arange(int(y.max()) + 2))
+        dtype = torch.bfloat16 if low_precision else torch.float32
+        shift32 = torch.from_numpy(np.asarray(shift, dtype=np.float32))
+        self.data = torch.empty((y.size, np.asarray(X).shape[1]), dtype=dtype)
+        for start in range(0, y.size, 8192):
+            block = torch.from_numpy(np.ascontiguousarray(np.take(X, self.order[start:start + 8192], axis=0),
+                                                          dtype=np.float32))
+            self.data[start:start + block.shape[0]] = (block - shift32).to(dtype)
+        self.shift = np.asarray(shift, dtype=np.float64)
+        is_val = np.zeros(y.size, dtype=bool)
+        is_val[np.asarray(validation_rows, dtype=np.int64)] = True
+        self.is_validation = is_val[self.order]
+
+    def standardised(self, classes, standardiser: Standardiser) -> "StandardisedRows":
+        """The rows of ``classes`` (ascending class order), standardised on the fly."""
+        return StandardisedRows(self, np.sort(np.asarray(classes, dtype=np.int64)), standardiser)
+
+
+class StandardisedRows:
+    """``z = (x - mean) / scale`` over some classes' blocks of :class:`ClassRows`, never materialised.
+
+    The row-operator interface of :class:`~zsl_core.model.softmax.DenseRows`: with ``x' = x - shift`` and
+    ``m' = mean - shift``, ``Z W + b = X' (W / s) + (b - m'ᵀ (W / s))`` and ``Zᵀ R = (X'ᵀ R - m' 1ᵀ R) / s``,
+    so each product is one pass over the stored blocks.
+
+    Attributes
+    ----------
+    labels : ndarray (n,)
+        Class index (into the full class list) of each row, in this operator's order.
+    is_validation : ndarray (n,) bool
+    """
+
+    def __init__(self, rows: ClassRows, classes: np.ndarray, standardiser: Standardiser):
+        self.blocks = [rows.data[rows.offsets[c]:rows.offsets[c + 1]] for c in classes]
+        self.labels = np.concatenate([np.full(b.shape[0], c, dtype=np.int64) for b, c in zip(self.blocks, classes)])
+        self.is_validation = np.concatenate([rows.is_validation[rows.offsets[c]:rows.offsets[c + 1]]
+                                             for c in classes])
+        self.data = rows.data
+        self.data_rows = torch.from_numpy(np.concatenate([np.arange(rows.offsets[c], rows.offsets[c + 1])
+                                                          for c in classes]))
+        self.n_rows, self.n_features = int(self.labels.size), int(rows.data.shape[1])
+        self.dtype = rows.data.dtype
+        self.m = torch.from_numpy((standardiser.mean_.astype(np.float64) - rows.shift).astype(np.float32))
+        self.s = torch.from_numpy(standardiser.scale_.astype(np.float32))
+
+    def logits(self, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        Ws = W / self.s[:, None]
+        bias = b - self.m @ Ws
+        Wd = Ws.to(self.dtype)
+        return torch.cat([(block @ Wd).float() for block in self.blocks]) + bias
+
+    def t_matmul(self, R: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(self.n_features, R.shape[1])
+        start = 0
+        for block in self.blocks:
+            Rb = R[start:start + block.shape[0]].to(self.dtype)
+            out += (Rb.T @ block).T.float()
+            start += block.shape[0]
+        return (out - torch.outer(self.m, R.sum(0))) / self.s[:, None]
+
+    def take(self, rows) -> np.ndarray:
+        out = self.data[self.data_rows[torch.from_numpy(np.asarray(rows, dtype=np.int64))]]
+        return ((out.float() - self.m) / self.s).numpy()
+
+    def second_moment(self, rows) -> np.ndarray:
+        Z = torch.from_numpy(self.take(rows))
+        return ((Z.T @ Z) / max(Z.shape[0], 1)).double().numpy()

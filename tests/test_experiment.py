@@ -1,0 +1,198 @@
+"""The experiment path: Config validation, sufficient statistics = direct fits, persistence, one route for
+the threshold, and figures that agree wherever they are read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from zsl_core.evaluation import all_pairs_matrix, share_for_threshold, threshold_for_share
+from zsl_core.experiment import Config, ConfigError
+from zsl_core.model import LinearMapping, ZeroShotClassifier
+from zsl_core.model.base import validation_split
+from zsl_core.model.mapping import RidgeSystem
+from zsl_core.model.persistence import estimator_state, load_estimator
+from zsl_core.model.softmax import DenseRows
+from zsl_core.model.statistics import ClassStatistics
+
+NAMES = [f"c{i}" for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    """Six classes in a 40-d latent space lifted to 120 correlated, shifted, unevenly scaled features."""
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(6, 10))
+    lift = rng.normal(size=(10, 120))
+    scales = rng.uniform(0.1, 20, 120)
+
+    def draw(n):
+        y = rng.integers(0, 6, n)
+        Z = V[y] + 0.8 * rng.normal(size=(n, 10))
+        X = (Z @ lift + rng.normal(size=(n, 120))) * scales + 50.0
+        return X.astype(np.float32), y.astype(np.int64)
+
+    X, y = draw(1800)
+    Xt, yt = draw(600)
+    return X, y, Xt, yt, V
+
+
+# -- Config ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("changes, message", [
+    ({"features": "resnet"}, "unknown features 'resnet'; choose one of 'coates', 'efficientnet'"),
+    ({"mapping": "cubic"}, "unknown mapping 'cubic'; choose one of 'linear', 'mlp'"),
+    ({"novelty": "psychic"}, "unknown novelty detector 'psychic'"),
+    ({"gate": "soft"}, "unknown gate 'soft'; choose one of 'hard', 'mixture'"),
+    ({"subset": (0, 10)}, "subset sizes must be positive"),
+    ({"subset": "lots"}, "subset must be (train_per_class, test_per_class) or None"),
+    ({"unseen": ("cat", "cat")}, "held-out class(es) named twice: cat"),
+    ({"unseen": ("cat", " ")}, "a held-out class name is empty"),
+    ({"feature_params": {"image_sise": 64}}, "unknown parameter(s) ['image_sise'] for features 'efficientnet'"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_config_rejects_bad_settings_saying_how_to_fix_them(changes, message):
+    with pytest.raises(ConfigError) as error:
+        Config(**changes)
+    assert message in str(error.value)
+
+
+def test_config_normalises_and_checks_classes():
+    config = Config(unseen=["truck", "cat"], feature_params={"image_size": 64}, subset=[10, 5], data=" ")
+    assert config.unseen == ("truck", "cat") and config.subset == (10, 5) and config.data is None
+    assert config.feature_params == (("image_size", 64),) and hash(config) == hash(Config.from_dict(config.to_dict()))
+    assert Config(subset=(None, None)).subset is None and "all train / 7 test" in Config(subset=(None, 7)).describe()
+    config.check_classes(["airplane", "cat", "dog", "truck"])
+    with pytest.raises(ConfigError, match="unknown held-out class\\(es\\) dog; the dataset's classes are a, b, c"):
+        Config(unseen=("dog",)).check_classes(["a", "b", "c"])
+    with pytest.raises(ConfigError, match="keep at least two seen classes: holding out 2 of 3 leaves 1"):
+        Config(unseen=("a", "b")).check_classes(["a", "b", "c"])
+    with pytest.raises(ConfigError, match="choose at least one held-out"):
+        Config(unseen=()).check_classes(["a", "b", "c"])
+    with pytest.raises(ConfigError, match="unknown setting\\(s\\) \\['colour'\\]"):
+        Config.from_dict({"colour": "blue"})
+
+
+# -- sufficient statistics ------------------------------------------------------------------------------------
+def test_split_of_a_class_does_not_depend_on_the_other_classes(problem):
+    _, y, _, _, _ = problem
+    _, val_all = validation_split(y, 0.15, 7)
+    keep = np.flatnonzero(y != 2)
+    _, val_some = validation_split(y[keep], 0.15, 7)
+    np.testing.assert_array_equal(np.sort(keep[val_some]), val_all[y[val_all] != 2])
+
+
+@pytest.mark.parametrize("held_out", [(0, 1), (2, 5), (3,), (1, 2, 4)])
+def test_ridge_from_statistics_equals_ridge_on_the_rows(problem, held_out):
+    X, y, _, _, V = problem
+    stats = ClassStatistics(0.15, 0).fit(X, y, 6)
+    seen = np.setdiff1d(np.arange(6), held_out)
+    std = stats.standardiser(seen)
+    rows = np.flatnonzero(np.isin(y, seen))
+    # the standardisation is that of every training row of the seen classes
+    np.testing.assert_allclose(std.mean_, X[rows].mean(0, dtype=np.float64), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(std.scale_, X[rows].std(0, dtype=np.float64), rtol=1e-4)
+    fit = stats.rows(seen, y, "fit")
+    val = stats.rows(seen, y, "val")
+    G, B, z_mean, t_mean, n = stats.ridge_system(seen, V[seen], std)
+    direct = RidgeSystem.from_rows(std.transform(X[fit]).astype(np.float64).astype(np.float32), V[y[fit]])
+    assert n == fit.size
+    np.testing.assert_allclose(G, direct.G, rtol=1e-4, atol=1e-2 * np.abs(direct.G).max() * 1e-3)
+    np.testing.assert_allclose(B, direct.B, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(z_mean, direct.x_mean, atol=1e-4)
+    np.testing.assert_allclose(t_mean, direct.t_mean, atol=1e-10)
+    # the fitted maps agree, penalty chosen on the same validation rows
+    validation = (std.transform(X[val]), V[y[val]])
+    from_stats = LinearMapping().fit_system(RidgeSystem(G, B, z_mean, t_mean), validation)
+    from_rows = LinearMapping().fit(std.transform(X[fit]), V[y[fit]], validation_data=validation)
+    assert from_stats.alpha_ == pytest.approx(from_rows.alpha_, rel=1e-6)
+    np.testing.assert_allclose(from_stats.predict(validation[0]), from_rows.predict(validation[0]), atol=1e-4)
+
+
+@pytest.mark.parametrize("held_out", [["c0", "c3"], ["c4", "c5"], ["c1"]])
+def test_classifier_fitted_from_statistics_equals_a_fit_on_the_rows(problem, held_out):
+    X, y, Xt, _, V = problem
+    stats = ClassStatistics(0.15, 0).fit(X, y, 6).attach_rows(X, y, low_precision=False)
+    # Run both softmax fits to convergence, in float32: the optimum does not depend on the rows' order.
+    params = dict(softmax_C=0.5, softmax_params={"max_iter": 300, "precision": "float32"})
+    a = ZeroShotClassifier(**params).fit(X, y, NAMES, held_out, class_vectors=V, statistics=stats)
+    b = ZeroShotClassifier(**params).fit(X, y, NAMES, held_out, class_vectors=V)  # computes its own
+    assert a.mapping_.alpha_ == pytest.approx(b.mapping_.alpha_, rel=1e-6)
+    np.testing.assert_allclose(a.map(Xt), b.map(Xt), atol=1e-3)
+    np.testing.assert_allclose(a.unseen_centers_, b.unseen_centers_, atol=1e-3)
+    # the softmax read in place from class-sorted blocks reaches the same solution as on a gathered copy
+    np.testing.assert_allclose(a.predict_proba(Xt), b.predict_proba(Xt), atol=2e-3)
+    assert a.threshold_ == pytest.approx(b.threshold_, rel=1e-3)
+
+
+def test_the_model_never_reads_unseen_rows(problem):
+    X, y, Xt, _, V = problem
+    poisoned = X.copy()
+    poisoned[np.isin(y, [0, 3])] = np.nan  # any read of a held-out row would spread NaN
+    model = ZeroShotClassifier(softmax_C=0.5).fit(poisoned, y, NAMES, ["c0", "c3"], class_vectors=V)
+    assert np.isfinite(model.predict_proba(Xt)).all()
+
+
+def test_standardised_rows_equal_the_dense_standardised_matrix(problem):
+    X, y, _, _, _ = problem
+    stats = ClassStatistics(0.15, 0).fit(X, y, 6).attach_rows(X, y, low_precision=False)
+    seen = np.array([0, 2, 3, 5])
+    std = stats.standardiser(seen)
+    op = stats.rows_.standardised(seen, std)
+    order = np.argsort(y, kind="stable")
+    rows = order[np.isin(y[order], seen)]
+    dense = DenseRows(std.transform(X[rows]))
+    np.testing.assert_array_equal(op.labels, y[rows])
+    rng = np.random.default_rng(0)
+    W, b, R = (torch.from_numpy(rng.normal(size=s).astype(np.float32)) for s in ((120, 4), (4,), (rows.size, 4)))
+    np.testing.assert_allclose(op.logits(W, b), dense.logits(W, b), rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(op.t_matmul(R), dense.t_matmul(R), rtol=1e-3, atol=5e-2)
+    np.testing.assert_allclose(op.take([0, 5, rows.size - 1]), dense.take([0, 5, rows.size - 1]), atol=1e-4)
+    assert op.is_validation.sum() == np.isin(stats.val_rows_, rows).sum()
+
+
+def test_statistics_round_trip_through_arrays(problem):
+    X, y, _, _, V = problem
+    stats = ClassStatistics(0.15, 0).fit(X, y, 6)
+    again = ClassStatistics.from_state(stats.state())
+    seen = np.arange(4)
+    for a, b in zip(stats.ridge_system(seen, V[seen], stats.standardiser(seen)),
+                    again.ridge_system(seen, V[seen], again.standardiser(seen))):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- one computation for a pair's figure ------------------------------------------------------------------
+def test_pair_cell_is_the_models_zero_shot_figure(problem):
+    X, y, Xt, yt, V = problem
+    stats = ClassStatistics(0.15, 0).fit(X, y, 6)
+    M = all_pairs_matrix(X, y, Xt, yt, V, statistics=stats, pairs=[(1, 4)])
+    model = ZeroShotClassifier(softmax_C=0.5).fit(X, y, NAMES, [1, 4], class_vectors=V, statistics=stats)
+    s = model.decompose(Xt)
+    rows = np.isin(yt, (1, 4))
+    assert M[1, 4] == pytest.approx(np.mean(model.unseen_[s.unseen_proba[rows][:, model.unseen_].argmax(1)] == yt[rows]))
+
+
+# -- persistence ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("novelty", ["gaussian", "loop"])
+def test_fitted_model_round_trips_through_arrays_only(problem, novelty):
+    X, y, Xt, _, V = problem
+    model = ZeroShotClassifier(novelty=novelty, softmax_C=0.5).fit(X, y, NAMES, ["c2", "c5"], class_vectors=V)
+    state = estimator_state(model)
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
+    again = load_estimator(state)
+    np.testing.assert_array_equal(again.predict_proba(Xt), model.predict_proba(Xt))
+    np.testing.assert_array_equal(again.novelty_score(Xt), model.novelty_score(Xt))
+    assert again.threshold_ == model.threshold_ and again.class_names_ == model.class_names_
+    foreign = dict(state)
+    foreign["__meta__"] = np.array(str(state["__meta__"]).replace("ZeroShotClassifier", "Popen"))
+    with pytest.raises(ValueError, match="unknown estimator class 'Popen'"):
+        load_estimator(foreign)
+
+
+# -- the threshold's one route --------------------------------------------------------------------------------
+def test_share_and_threshold_are_inverse():
+    scores = np.random.default_rng(0).normal(size=1000)
+    for share in (0.0, 0.013, 0.2, 0.5, 0.999, 1.0):
+        t = threshold_for_share(scores, share)
+        assert share_for_threshold(scores, t) == pytest.approx(share, abs=1e-3)
+        assert np.sum(scores > t) == round(share * 1000)
