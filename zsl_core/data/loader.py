@@ -23,7 +23,7 @@ from .cifar10 import (CIFAR10_MD5, CIFAR10_URL, OFFICIAL_FILES as _OFFICIAL_FILE
 from .dataset import Dataset
 from .errors import BATCHES_DIR as _BATCHES_DIR, CIFAR10_ARCHIVE, HELP as _HELP, ChecksumError, DatasetError, DatasetWarning
 from .imagefolder import imagefolder_root, list_imagefolder, read_imagefolder_dir, read_imagefolder_tar, split_class
-from .serving import allowed_data_dirs, check_allowed_path
+from .serving import REFUSED, allowed_data_dirs, check_allowed_path
 
 __all__ = ["default_data_dir", "load_dataset"]
 
@@ -230,8 +230,12 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
             download_cifar10(folder, url=url, md5=md5, progress=progress)
             found = ("official-tar", folder / CIFAR10_ARCHIVE)
     else:
-        # Confined (shared server): refused paths get one message that reveals nothing about the server.
-        path = check_allowed_path(source) if allowed_data_dirs() is not None else Path(source).expanduser()
+        # Confined (shared server): refused paths get one message that reveals nothing about the server,
+        # and so does a missing one (its message would show where the allowed folders are).
+        confined = allowed_data_dirs() is not None
+        path = check_allowed_path(source) if confined else Path(source).expanduser()
+        if confined and not path.exists():
+            raise DatasetError(REFUSED)
         if not path.exists():
             raise DatasetError(f"the dataset path {path} does not exist. {_HELP}")
         found = _find(path)

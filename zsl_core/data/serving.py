@@ -22,8 +22,8 @@ from .errors import DatasetError
 from .images import MAX_BYTES, read_limited
 from .imagefolder import read_imagefolder_members
 
-__all__ = ["ALLOWED_DIRS_ENV", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_EXPANDED_BYTES", "MAX_UPLOAD_FILES",
-           "allowed_data_dirs", "check_allowed_path", "load_uploaded_dataset"]
+__all__ = ["ALLOWED_DIRS_ENV", "REFUSED", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_EXPANDED_BYTES", "MAX_UPLOAD_FILES",
+           "allowed_data_dirs", "check_allowed_path", "public_message", "load_uploaded_dataset"]
 
 #: Environment variable listing the folders dataset paths may point into (``os.pathsep``-separated).
 ALLOWED_DIRS_ENV = "ZSL_ALLOWED_DATA_DIRS"
@@ -35,7 +35,8 @@ MAX_UPLOAD_EXPANDED_BYTES = 1024 * 2**20
 #: Most files in one upload (decoding costs ~1 ms each on a shared server).
 MAX_UPLOAD_FILES = 20_000
 
-_REFUSED = ("this dataset path is not available on this server; use one of the datasets its owner provides, "
+#: The one message every refused path gets (it echoes nothing and says nothing about existence).
+REFUSED = ("this dataset path is not available on this server; use one of the datasets its owner provides, "
             "or upload a zipped image folder instead")
 
 
@@ -73,11 +74,11 @@ def check_allowed_path(path: str | os.PathLike) -> Path:
     try:
         text = os.fspath(path)
     except TypeError:
-        raise DatasetError(_REFUSED) from None
+        raise DatasetError(REFUSED) from None
     if roots is None:
         return Path(text).expanduser()
     if not isinstance(text, str) or not text.strip() or "\0" in text:
-        raise DatasetError(_REFUSED)
+        raise DatasetError(REFUSED)
     typed = Path(text.strip())
     candidates = [typed] if typed.is_absolute() else [root / typed for root in roots]
     inside = []
@@ -89,9 +90,35 @@ def check_allowed_path(path: str | os.PathLike) -> Path:
         if any(real == root or root in real.parents for root in roots):
             inside.append(real)
     if not inside:
-        raise DatasetError(_REFUSED)
+        raise DatasetError(REFUSED)
     # A relative name may exist in one allowed folder and not another: take the first that exists.
     return next((p for p in inside if p.exists()), inside[0])
+
+
+def public_message(text: str) -> str:
+    """``text`` (an error or warning) with the server's folders taken out, for a visitor's screen.
+
+    Paths inside an allowed folder, the data folder or the cache folder are shown relative to it
+    (``/srv/zsl/datasets/pets.tar.gz`` -> ``pets.tar.gz``); the folders themselves become "the data
+    folder", ``$ZSL_DATA_DIR``, ``$ZSL_CACHE_DIR`` or ``~``. Meant for a shared app; a single user's own
+    messages can stay as they are.
+    """
+    folders = []
+    for root in allowed_data_dirs() or ():
+        folders.append((root, "the data folder"))
+    for env in ("ZSL_DATA_DIR", "ZSL_CACHE_DIR"):
+        if os.environ.get(env):
+            folders.append((Path(os.environ[env]).expanduser(), f"${env}"))
+    folders.append((Path.home(), "~"))
+    # Longest first, and each in its written and resolved forms, so nested folders are replaced whole.
+    spelled = {}
+    for folder, words in folders:
+        for form in {str(folder), os.path.realpath(folder)}:
+            if form not in ("", os.sep):
+                spelled.setdefault(form.rstrip(os.sep), words)
+    for form in sorted(spelled, key=len, reverse=True):
+        text = text.replace(form + os.sep, "").replace(form, spelled[form])
+    return text
 
 
 def load_uploaded_dataset(data: bytes | bytearray | memoryview | BinaryIO, name: str = "upload", *,
