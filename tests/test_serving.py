@@ -188,6 +188,27 @@ def test_hostile_member_names_are_labels_never_paths(tmp_path, monkeypatch):
     assert after == before  # nothing was written anywhere
 
 
+def test_zip_names_in_utf8_without_the_utf8_flag_keep_their_accents():
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for split in ("train", "test"):
+            for cls in ("café", "dog"):
+                info = zipfile.ZipInfo(f"{split}/{cls}/0.png")
+                archive.writestr(info, _png(1))
+    # zipfile set the UTF-8 flag (bit 11) for the non-ASCII names: clear it in every local and central
+    # header, as many archivers write UTF-8 names without it.
+    raw = bytearray(buf.getvalue())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = raw.find(signature)
+        while start != -1:
+            raw[start + flags_at + 1] &= ~0x08
+            start = raw.find(signature, start + 4)
+    raw = bytes(raw)
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        assert any(not (i.flag_bits & 0x800) and "caf" in i.filename for i in archive.infolist())
+    assert load_uploaded_dataset(raw, "accents.zip").class_names == ["café", "dog"]
+
+
 def test_upload_limits(tmp_path):
     archive = _zip(FILES)
     with pytest.raises(DatasetError, match="larger than the"):

@@ -195,8 +195,9 @@ def iter_zip_files(raw: BinaryIO, where: str, *, max_member_bytes: int = MAX_BYT
                 if declared > max_total_bytes:
                     raise DatasetError(f"{where} expands to more than {max_total_bytes / 2**20:.0f} MB; refusing it")
             for info in infos:
+                name = _zip_name(info)
                 if info.file_size > max_member_bytes:
-                    yield Member(info.filename, None, info.file_size,
+                    yield Member(name, None, info.file_size,
                                  f"{info.file_size / 2**20:.0f} MB, over the {max_member_bytes / 2**20:.0f} MB "
                                  f"limit for one file")
                     continue
@@ -204,15 +205,26 @@ def iter_zip_files(raw: BinaryIO, where: str, *, max_member_bytes: int = MAX_BYT
                     with archive.open(info) as handle:
                         data = handle.read(max_member_bytes + 1)
                 except (RuntimeError, NotImplementedError) as exc:  # encrypted / unsupported method
-                    yield Member(info.filename, None, info.file_size, " ".join(str(exc).split()))
+                    yield Member(name, None, info.file_size, " ".join(str(exc).split()))
                     continue
-                yield Member(info.filename, data, info.file_size)
+                yield Member(name, data, info.file_size)
     except DatasetError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, lzma.LZMAError,
             ValueError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatasetError(f"{where} is damaged or not a ZIP archive ({reason}); nothing from it was used") from exc
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """A member's name; UTF-8 even when the archiver did not set the ZIP "UTF-8" flag (zipfile then decodes
+    it as the old DOS code page 437, which would turn "café" into "cafÃ©"-like noise)."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
 
 
 # --------------------------------------------------------------------------------------------- extract
