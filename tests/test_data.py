@@ -320,7 +320,8 @@ def test_download_reports_progress_and_loads(server, tmp_path, monkeypatch):
     total = len(server.payload)
     assert downloads[0] == (0, total) and downloads[-1] == (total, total)
     assert all(a[0] <= b[0] for a, b in zip(downloads, downloads[1:]))
-    assert sorted(os.listdir(tmp_path / "data")) == ["cifar-10-python.tar.gz"]
+    # The archive, and the marker that says we wrote it (so only it may ever be replaced).
+    assert sorted(os.listdir(tmp_path / "data")) == [".cifar-10-python.tar.gz.zsl-download", "cifar-10-python.tar.gz"]
     # The archive is there now: the next load neither downloads nor decodes.
     load_dataset(None, url=server.url, md5=server.md5)
     assert server.hits == 1
@@ -357,14 +358,21 @@ def test_unreachable_server_is_a_clear_error(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_corrupt_archive_in_data_dir_is_replaced_only_when_downloading(server, tmp_path, monkeypatch):
+def test_our_own_download_damaged_in_place_is_replaced_only_when_downloading(server, tmp_path, monkeypatch):
     monkeypatch.setenv("ZSL_DATA_DIR", str(tmp_path))
-    (tmp_path / "cifar-10-python.tar.gz").write_bytes(server.payload[:-7] + b"garbage")
+    archive = data.download_cifar10(tmp_path, url=server.url, md5=server.md5)
+    assert server.hits == 1
+    # Bit rot: same size and time, different bytes. The marker still says the file is ours.
+    st = archive.stat()
+    raw = bytearray(archive.read_bytes())
+    raw[-20] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    os.utime(archive, ns=(st.st_atime_ns, st.st_mtime_ns))
     with pytest.raises(DatasetError, match="checksum mismatch"):
         load_dataset(None, url=server.url, md5=server.md5, download=False)
-    assert server.hits == 0
+    assert server.hits == 1
     ds = load_dataset(None, url=server.url, md5=server.md5)
-    assert server.hits == 1 and ds.class_names == NAMES
+    assert server.hits == 2 and ds.class_names == NAMES
     assert _md5(tmp_path / "cifar-10-python.tar.gz") == server.md5
 
 

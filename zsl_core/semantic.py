@@ -24,7 +24,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .cache import atomic_write_bytes, cache_dir
+from .cache import cache_dir, cache_write_bytes
 
 __all__ = ["OutOfVocabularyError", "GloveFormatError", "WordVectors"]
 
@@ -86,28 +86,46 @@ def _package_words(root: Path, n_rows: int) -> list[str]:
     """The packaged vocabulary, in row order.
 
     Reading the parquet index costs ~0.5 s; a plain newline-separated copy in the cache folder reads in
-    ~30 ms, so later processes (each Streamlit restart, each test run) skip pyarrow entirely.
+    ~30 ms, so later processes (each Streamlit restart, each test run) skip pyarrow entirely. The copy's
+    first line holds the SHA-256 of the rest, checked on every read: an edited or damaged copy would
+    silently move class names onto other words' vectors, so it is rebuilt from the package instead.
     """
     index = root / "glove_6B_index.parquet"
     stat = index.stat()
-    copy = cache_dir() / "glove" / f"words-{_package_version()}-{stat.st_size}-{int(stat.st_mtime)}.txt"
-    try:
-        words = copy.read_bytes().decode("utf-8").split("\n")
-        if len(words) == n_rows:
-            return words
-    except (OSError, UnicodeDecodeError):
-        pass
+    copy = cache_dir() / "glove" / f"words-v2-{_package_version()}-{stat.st_size}-{int(stat.st_mtime)}.txt"
+    words = _read_words_copy(copy, n_rows)
+    if words is not None:
+        return words
     import pyarrow.parquet as pq
 
     words = pq.read_table(index, columns=["index"]).column("index").to_pylist()
     if len(words) != n_rows:
         raise RuntimeError(f"GloVe package is inconsistent: {len(words)} words but {n_rows} vectors")
     if not any("\n" in w for w in words):  # a newline inside a token would break the plain-text copy
-        try:
-            atomic_write_bytes(copy, "\n".join(words).encode("utf-8"))
-        except OSError:  # a read-only cache only costs speed
-            pass
+        body = "\n".join(words).encode("utf-8")
+        # A cache that cannot be written only costs speed (cache_write_bytes warns once and carries on).
+        cache_write_bytes(copy, _WORDS_MAGIC + hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     return words
+
+
+#: First bytes of the vocabulary copy; the SHA-256 of the rest follows on the same line.
+_WORDS_MAGIC = b"#zsl-words sha256="
+
+
+def _read_words_copy(copy: Path, n_rows: int) -> list[str] | None:
+    """The words of a verified copy, or ``None`` (missing, unreadable, edited, truncated or an old format)."""
+    try:
+        raw = copy.read_bytes()
+    except OSError:
+        return None
+    header, _, body = raw.partition(b"\n")
+    if not header.startswith(_WORDS_MAGIC) or header[len(_WORDS_MAGIC):] != hashlib.sha256(body).hexdigest().encode():
+        return None
+    try:
+        words = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        return None
+    return words if len(words) == n_rows else None
 
 
 class WordVectors:

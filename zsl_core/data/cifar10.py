@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import json
 import os
 import pickle
 import posixpath
@@ -19,18 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import Progress, report
+from ..cache import Progress, atomic_write_text, report
 from .archives import iter_tar_files
 from .errors import CIFAR10_ARCHIVE, HELP as _HELP, ChecksumError, DatasetError
+from .images import read_limited
 
-__all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_ARCHIVE", "download_cifar10", "read_official_tar",
-           "read_official_dir", "is_official_dir"]
+__all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_ARCHIVE", "download_cifar10", "is_our_download",
+           "read_official_tar", "read_official_dir", "is_official_dir"]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 _TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 OFFICIAL_FILES = (*_TRAIN_BATCHES, "test_batch", "batches.meta")
 _OFFICIAL_FILES = OFFICIAL_FILES
+#: The largest official file is a 31 MB training batch.
+_MAX_BATCH_BYTES = 256 * 2**20
 
 
 def download_cifar10(dest_dir: str | os.PathLike, *, url: str = CIFAR10_URL, md5: str | None = CIFAR10_MD5,
@@ -40,6 +44,11 @@ def download_cifar10(dest_dir: str | os.PathLike, *, url: str = CIFAR10_URL, md5
     The file is streamed to ``<dest>/cifar-10-python.tar.gz.part`` while its MD5 is computed, and renamed to
     its final name only when complete and verified, so an interrupted or corrupt download never looks like a
     usable archive. An archive already there with the right checksum is reused.
+
+    Nothing the product did not write is ever deleted or overwritten: a ``cifar-10-python.tar.gz`` already
+    there whose checksum does not match is replaced only if this function downloaded it (a small marker
+    file, ``.cifar-10-python.tar.gz.zsl-download``, records that, with the file's size and time); a file of
+    the user's is left in place and the error says so. Only the ``.part`` file is ever removed.
 
     Parameters
     ----------
@@ -64,13 +73,25 @@ def download_cifar10(dest_dir: str | os.PathLike, *, url: str = CIFAR10_URL, md5
     Raises
     ------
     DatasetError
-        Network failure, an incomplete transfer, or a checksum mismatch (the partial file is removed).
+        Network failure, an incomplete transfer, or a checksum mismatch (the partial file is removed); or a
+        ``cifar-10-python.tar.gz`` of the user's with the wrong checksum is in the way (it is left there).
     """
     dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"cannot create the data folder {dest} ({exc.strerror or exc}). {_HELP}") from exc
     final = dest / CIFAR10_ARCHIVE
-    if final.is_file() and (md5 is None or _md5_file(final) == md5.lower()):
-        return final
+    if final.is_file():
+        got = None if md5 is None else _md5_file(final)
+        if md5 is None or got == md5.lower():
+            return final
+        if not is_our_download(final):
+            raise DatasetError(
+                f"{final} is already there but is not the official CIFAR-10 archive (MD5 {got}, expected "
+                f"{md5.lower()}); it was left in place. Move or rename it (or delete it if it is a broken copy) "
+                f"and try again, or load it explicitly with md5=None if you trust it."
+            )
     part = dest / (CIFAR10_ARCHIVE + ".part")
     step = "Downloading CIFAR-10"
     digest = hashlib.md5()
@@ -103,6 +124,7 @@ def download_cifar10(dest_dir: str | os.PathLike, *, url: str = CIFAR10_URL, md5
             )
         report(progress, step, done, total or done)
         os.replace(part, final)
+        _mark_ours(final, got)
         return final
     except DatasetError:
         _remove(part)
@@ -115,6 +137,30 @@ def download_cifar10(dest_dir: str | os.PathLike, *, url: str = CIFAR10_URL, md5
     except BaseException:
         _remove(part)
         raise
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(f".{path.name}.zsl-download")
+
+
+def _mark_ours(path: Path, md5: str) -> None:
+    """Record that ``path`` is our own download (size and mtime, so a file put there later is not ours)."""
+    st = path.stat()
+    try:
+        atomic_write_text(_marker(path), json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}))
+    except OSError:
+        pass  # without the marker the file counts as the user's: never replaced, which is the safe side
+
+
+def is_our_download(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file :func:`download_cifar10` wrote (and nobody replaced since)."""
+    path = Path(path)
+    try:
+        mark = json.loads(_marker(path).read_text())
+        st = path.stat()
+        return mark["size"] == st.st_size and mark["mtime_ns"] == st.st_mtime_ns
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _remove(path: Path) -> None:
@@ -208,17 +254,19 @@ def read_official_tar(path: Path, md5: str | None, progress: Progress) -> dict:
         got = _md5_file(path)
         if got != md5.lower():
             raise ChecksumError(
-                f"checksum mismatch for {path}: expected MD5 {md5.lower()}, got {got}. The file is corrupt or not "
-                f"the official CIFAR-10 archive; delete it and download it again (or, for a copy you trust, load it "
-                f"with md5=None)."
+                f"checksum mismatch for {path}: expected MD5 {md5.lower()}, got {got}; the file was left in place. "
+                f"It is corrupt or not the official CIFAR-10 archive: move it away or delete it to download a fresh "
+                f"copy, or, for a copy you trust, load it with md5=None."
             )
         report(progress, "Verifying archive checksum", 1, 1)
     step = f"Reading {path.name}"
     blobs = {}
-    for member_name, raw in iter_tar_files(path, progress, step):
-        base = posixpath.basename(member_name)
+    for member in iter_tar_files(path, progress, step, max_member_bytes=_MAX_BATCH_BYTES):
+        base = posixpath.basename(member.name)
         if base in _OFFICIAL_FILES:
-            blobs[base] = raw
+            if member.data is None:
+                raise DatasetError(f"{path}: {member.name} is {member.problem}; not a CIFAR-10 batch")
+            blobs[base] = member.data
     return _official_from_blobs(blobs, str(path))
 
 
@@ -228,7 +276,7 @@ def read_official_dir(folder: Path, progress: Progress) -> dict:
         report(progress, f"Reading {folder.name}", i, len(_OFFICIAL_FILES))
         file = folder / name
         if file.is_file():
-            blobs[name] = file.read_bytes()
+            blobs[name] = read_limited(file, str(file), limit=_MAX_BATCH_BYTES)
     report(progress, f"Reading {folder.name}", len(_OFFICIAL_FILES), len(_OFFICIAL_FILES))
     return _official_from_blobs(blobs, str(folder))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import SPLITS as _SPLITS, DatasetError
+from .errors import SPLITS as _SPLITS, DatasetError, DatasetWarning
 
 __all__ = ["Dataset"]
 
@@ -29,9 +29,11 @@ class Dataset:
         RGB images.
     train_labels, test_labels : ndarray of shape (n,), dtype int64
         Indices into ``class_names``.
-    warnings : tuple of str, default ()
-        Problems met while loading that did not stop it, e.g. image files that could not be decoded and were
-        skipped. Not part of the fingerprint.
+    warnings : tuple of DatasetWarning, default ()
+        Problems met while loading that did not stop it, with counts and examples: image files that could
+        not be decoded and were skipped (``kind="skipped"``), classes with no image in a split
+        (``kind="no_images"``). Each is a one-line ``str``; plain strings given here become
+        ``DatasetWarning(kind="other")``. Not part of the fingerprint.
     """
 
     name: str
@@ -50,7 +52,8 @@ class Dataset:
         if len(set(names)) != len(names):
             raise DatasetError(f"class names must be unique, got {names}")
         object.__setattr__(self, "class_names", names)
-        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
+        object.__setattr__(self, "warnings", tuple(w if isinstance(w, DatasetWarning) else DatasetWarning(str(w))
+                                                   for w in self.warnings))
         for split in _SPLITS:
             images = np.asarray(getattr(self, f"{split}_images"))
             labels = np.asarray(getattr(self, f"{split}_labels"))

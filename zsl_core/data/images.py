@@ -1,28 +1,69 @@
-"""Decoding one image (an upload, a photo, a dataset file) into a 32×32 RGB array, safely."""
+"""Decoding one image (an upload, a photo, a dataset file) into a 32×32 RGB array, safely.
+
+Uploads come from anyone, so :func:`prepare_image` trusts nothing about them:
+
+* **the format is read from the content**, never from the file name, and only JPEG, PNG, WebP, BMP and GIF
+  decoders are ever tried (Pillow's EPS plugin would start Ghostscript; TIFF and ICO are refused too);
+* **the size is checked from the header before decoding**: at most :data:`MAX_PIXELS`, below Pillow's own
+  limit, so a small file that decodes huge (a 657 KB 13000×13000 PNG) is refused for the cost of its header;
+  big JPEGs decode at a reduced scale (``draft``);
+* **reads are bounded**: at most :data:`MAX_BYTES` are read from any path or stream, and a path must be a
+  regular file (not ``/dev/zero``, a pipe or a terminal);
+* **every failure is a** :class:`~zsl_core.data.DatasetError` with a one-line message.
+"""
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .errors import DatasetError
 
-__all__ = ["EXTENSIONS", "MAX_PIXELS", "ImageSource", "prepare_image"]
+__all__ = ["EXTENSIONS", "FORMATS", "MAX_PIXELS", "MAX_BYTES", "ImageSource", "prepare_image", "read_limited"]
 
-#: File extensions accepted for uploads (lower case, no dot).
+#: File extensions offered by upload widgets (lower case, no dot). Only a hint for the file picker: what is
+#: decoded is decided by :data:`FORMATS` and the file's content.
 EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "gif")
 
-#: Largest image (in pixels) :func:`prepare_image` accepts. A 50-megapixel phone photo is legitimate; an image
-#: far beyond that is much more likely a decompression bomb. Pillow itself refuses images above
-#: ``2 * Image.MAX_IMAGE_PIXELS`` (~179 MP by default), so the effective limit is the smaller of the two; we
-#: deliberately do not change Pillow's process-wide setting from library code.
-MAX_PIXELS = 200_000_000
+#: The only Pillow decoders ever tried, in this order. Passed to ``Image.open(formats=...)``, so a file whose
+#: content is EPS, PDF, TIFF, ICO, PSD... is never handed to the plugin for it, whatever its name says.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+# Pillow's JPEG plugin reports multi-picture JPEGs from cameras as "MPO".
+_DECODED_AS = frozenset(FORMATS) | {"MPO"}
 
+#: Largest image (width × height, from its header) :func:`prepare_image` decodes. A 50-megapixel phone
+#: photo is legitimate; an image far beyond that is more likely a decompression bomb. This must stay below
+#: Pillow's own refusal (``2 * Image.MAX_IMAGE_PIXELS``, ~179 MP) and its warning (~89 MP) so that our
+#: check, with its clear message, is the one that fires; Pillow's process-wide setting is left alone.
+MAX_PIXELS = 64_000_000
+
+#: Most bytes read for one image, from a path, a stream or an upload (64 MiB; the app's upload widget allows
+#: 50 MB). Reading stops there, so ``/dev/zero`` or a 10 GB file cannot exhaust memory.
+MAX_BYTES = 64 * 2**20
+
+# Pillow's transposition for each EXIF orientation (as in ImageOps.exif_transpose), applied to the small
+# result instead of the full-size photo so that rotating never costs a full-size copy.
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# Content signatures of formats we refuse, only to say what a rejected file is.
+_KNOWN = (
+    (b"%!PS", "a PostScript/EPS document"), (b"\xc5\xd0\xd3\xc6", "an EPS document"), (b"%PDF", "a PDF document"),
+    (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"II+\x00", "a TIFF image"),
+    (b"MM\x00+", "a TIFF image"), (b"\x00\x00\x01\x00", "an ICO icon"), (b"\x00\x00\x02\x00", "a CUR cursor"),
+    (b"8BPS", "a Photoshop document"), (b"icns", "an ICNS icon"), (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image"),
+    (b"\xffO\xffQ", "a JPEG 2000 image"), (b"DDS ", "a DDS texture"), (b"qoif", "a QOI image"),
+    (b"gimp xcf", "a GIMP image"), (b"PK\x03\x04", "a ZIP archive"), (b"\x1f\x8b", "a gzip archive"),
+)
 
 ImageSource = Union[bytes, bytearray, memoryview, BinaryIO, os.PathLike, str, Image.Image, np.ndarray]
 
@@ -38,13 +79,14 @@ def prepare_image(data: ImageSource, size: int = 32, *, name: str | None = None)
     Parameters
     ----------
     data : bytes, file-like, path, PIL.Image.Image or ndarray
-        Encoded image bytes (any format Pillow reads; an animated image gives its first frame), an open
-        binary file, a path, a Pillow image, or an array of shape (h, w), (h, w, 1), (h, w, 3) or (h, w, 4)
-        (``uint8``; ``uint16``; ``bool``; or float in [0, 1] or [0, 255]).
+        Encoded image bytes, an open binary file, or a path to a regular file — JPEG, PNG, WebP, GIF or BMP
+        by content (an animated image gives its first frame); or a Pillow image; or an array of shape
+        (h, w), (h, w, 1), (h, w, 3) or (h, w, 4) (``uint8``; ``uint16``; ``bool``; or float in [0, 1] or
+        [0, 255]).
     size : int, default 32
         Side of the output square.
     name : str, optional
-        What to call the image in error messages (a file name).
+        What to call the image in error messages (e.g. the uploaded file's name).
 
     Returns
     -------
@@ -55,96 +97,157 @@ def prepare_image(data: ImageSource, size: int = 32, *, name: str | None = None)
     Raises
     ------
     DatasetError
-        Empty input, bytes that are not an image, a truncated or corrupt file, or an image larger than
-        :data:`MAX_PIXELS` (decompression-bomb guard).
+        With a one-line message: empty input, more than :data:`MAX_BYTES`, a path that is not a regular
+        file, content that is not one of :data:`FORMATS` (the message names what it is when known, e.g. "a
+        TIFF image"), more than :data:`MAX_PIXELS` pixels, or a truncated or corrupt file.
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive integer, got {size!r}")
     size = int(size)
-    label = name or "the image"
+    label = name or (str(data) if isinstance(data, (str, os.PathLike)) else "the image")
     if isinstance(data, np.ndarray):
         image = _array_to_pil(data, label)
     elif isinstance(data, Image.Image):
         image = data
+        if image.format is not None and image.format not in _DECODED_AS:
+            raise DatasetError(f"{label} is a {image.format} image; accepted formats are {_accepted()}")
     else:
-        image = _open_image(data, label)
+        image = _open_image(read_limited(data, label), label)
     try:
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise DatasetError(
-                f"{label} is too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; the limit is "
-                f"{MAX_PIXELS / 1e6:.0f}): refusing it as a possible decompression bomb"
-            )
-        if width < 1 or height < 1:
-            raise DatasetError(f"{label} has no pixels ({width}x{height})")
-        # JPEG can decode at 1/2, 1/4 or 1/8 scale for free; ask for at least 4x the final side so the
-        # Lanczos resize below still has detail to work with. A 50 MP photo then decodes to ~1 MP.
-        want = 4 * size
-        if min(width, height) > 2 * want:
-            scale = want / min(width, height)
-            image.draft("RGB", (max(want, int(width * scale)), max(want, int(height * scale))))
-        # load() forces the full decode now, so a truncated file fails here (Pillow raises unless the
-        # process-wide ImageFile.LOAD_TRUNCATED_IMAGES was switched on).
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        image = _to_rgb_or_rgba(image)
-        if image.mode == "RGBA":
-            # Flatten onto white before any filtering, so fully transparent pixels (whose colour is
-            # arbitrary) cannot bleed into the result.
-            white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(white, image).convert("RGB")
-        width, height = image.size
-        factor = min(width, height) // (3 * size)
-        if factor >= 2:
-            # A cheap integer box-reduce first bounds the time and memory of the Lanczos pass on big photos
-            # (what Pillow's reducing_gap does) while keeping >= 3x the final resolution for it to filter.
-            image = image.reduce(factor)
-            width, height = image.size
-        side = min(width, height)
-        left, top = (width - side) // 2, (height - side) // 2
-        if (width, height) != (side, side):
-            image = image.crop((left, top, left + side, top + side))
-        if side != size:
-            image = image.resize((size, size), Image.Resampling.LANCZOS)
-        out = np.asarray(image, dtype=np.uint8)
+        out = _to_array(image, size, label)
     except DatasetError:
         raise
     except Image.DecompressionBombError as exc:
-        raise DatasetError(f"{label} is too large: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as exc:
-        raise DatasetError(f"{label} is truncated or corrupt and cannot be decoded ({exc})") from exc
-    if out.shape != (size, size, 3):  # pragma: no cover - defensive; every branch above yields RGB
+        raise DatasetError(f"{label} is too large to decode ({exc})") from exc
+    except MemoryError as exc:
+        raise DatasetError(f"{label} is too large to decode in the memory available") from exc
+    except Exception as exc:  # noqa: BLE001 - hostile input: any decoder failure is the user's bad file
+        raise DatasetError(f"{label} is truncated or corrupt and cannot be decoded ({_short(exc)})") from exc
+    if out.shape != (size, size, 3):  # pragma: no cover - defensive; every branch yields RGB
         raise DatasetError(f"{label} decoded to an unexpected shape {out.shape}")
-    return np.array(out, copy=True)
+    return out
 
 
-def _open_image(data, label: str) -> Image.Image:
-    """Open (header only) an image from bytes, a path or a binary file object."""
+def read_limited(data, label: str, limit: int | None = None) -> bytes:
+    """The bytes of ``data`` (bytes, an open binary file, or a path to a regular file), at most ``limit``.
+
+    Parameters
+    ----------
+    data : bytes-like, binary file object, str or os.PathLike
+    label : str
+        Name used in messages.
+    limit : int, optional
+        Default :data:`MAX_BYTES`. One byte more than this is read, to tell "exactly at the limit" from
+        "over it", and then reading stops.
+
+    Raises
+    ------
+    DatasetError
+        Over the limit, empty, a path that is missing or not a regular file, or an unreadable object.
+    """
+    limit = MAX_BYTES if limit is None else int(limit)
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
-        if not path.is_file():
-            raise DatasetError(f"{label if label != 'the image' else path} does not exist or is not a file")
-        data = path.read_bytes()
+        try:
+            # Checked before opening: opening a pipe blocks, and a device (/dev/zero) never ends.
+            info = path.stat()
+        except OSError:
+            raise DatasetError(f"{label} does not exist or cannot be read") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise DatasetError(f"{label} is not a regular file")
+        if info.st_size > limit:
+            raise DatasetError(f"{label} is larger than the {_mb(limit)} limit ({_mb(info.st_size)})")
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(limit + 1)
+        except OSError as exc:
+            raise DatasetError(f"{label} cannot be read ({exc.strerror or exc})") from None
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        raw = data
     elif hasattr(data, "read"):
-        data = data.read()
-    if isinstance(data, str):
+        chunks, total = [], 0
+        try:
+            while total <= limit:
+                chunk = data.read(min(1 << 20, limit + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{label} cannot be read ({exc})") from None
+        if chunks and isinstance(chunks[0], str):
+            raise DatasetError(f"{label} is text, not image bytes (open the file in binary mode)")
+        raw = b"".join(chunks)
+    elif isinstance(data, str):  # pragma: no cover - str is a path above
         raise DatasetError(f"{label} is text, not image bytes")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DatasetError(
-            f"cannot read an image from a {type(data).__name__}; pass bytes, a file, a path, a PIL image or an array"
-        )
-    if len(data) == 0:
+    else:
+        raise DatasetError(f"cannot read an image from a {type(data).__name__}; pass bytes, a binary file, a "
+                           f"path, a PIL image or an array")
+    if len(raw) > limit:
+        raise DatasetError(f"{label} is larger than the {_mb(limit)} limit")
+    if len(raw) == 0:
         raise DatasetError(f"{label} is empty (0 bytes), not an image")
+    return bytes(raw) if isinstance(raw, memoryview) else raw
+
+
+def _open_image(raw: bytes, label: str) -> Image.Image:
+    """Identify the format from the content and read the header (no pixel is decoded here)."""
     try:
-        return Image.open(io.BytesIO(bytes(data)))
+        image = Image.open(io.BytesIO(raw), formats=FORMATS)
     except Image.DecompressionBombError as exc:
-        raise DatasetError(f"{label} is too large: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise DatasetError(
-            f"{label} is not an image Pillow can read (accepted for upload: {', '.join(EXTENSIONS)})"
-        ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise DatasetError(f"{label} is truncated or corrupt and cannot be decoded ({exc})") from exc
+        raise DatasetError(_too_large(label, exc)) from exc
+    except UnidentifiedImageError:
+        raise DatasetError(f"{label} is {_what(raw)}; accepted formats are {_accepted()} "
+                           f"(read from the content, not the file name)") from None
+    except Exception as exc:  # noqa: BLE001 - a header that crashes a plugin is a corrupt file
+        raise DatasetError(f"{label} is truncated or corrupt and cannot be decoded ({_short(exc)})") from exc
+    if image.format not in _DECODED_AS:  # pragma: no cover - formats= already guarantees this
+        raise DatasetError(f"{label} is a {image.format} image; accepted formats are {_accepted()}")
+    return image
+
+
+def _to_array(image: Image.Image, size: int, label: str) -> np.ndarray:
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise DatasetError(f"{label} has no pixels ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise DatasetError(_too_large(label, f"{width}x{height} = {width * height / 1e6:.0f} megapixels"))
+    # JPEG can decode at 1/2, 1/4 or 1/8 scale for free; ask for at least 4x the final side so the Lanczos
+    # resize below still has detail to work with. A 50 MP photo then decodes to ~1 MP.
+    want = 4 * size
+    if image.format in ("JPEG", "MPO") and min(width, height) > 2 * want:
+        scale = want / min(width, height)
+        image.draft("RGB", (max(want, int(width * scale)), max(want, int(height * scale))))
+    # load() decodes now (the current frame: the first of an animation), so a truncated file fails here;
+    # Pillow raises unless the process-wide ImageFile.LOAD_TRUNCATED_IMAGES was switched on.
+    image.load()
+    try:
+        orientation = int(image.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation
+        orientation = 1
+    image = _to_rgb_or_rgba(image)
+    # Centre square, and a cheap integer box-reduce in the same step, which bounds the time and memory of the
+    # Lanczos pass on big images (what Pillow's reducing_gap does) while keeping >= 3x the final resolution
+    # for it to filter. For RGBA Pillow reduces premultiplied, so transparent pixels' colours cannot bleed.
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    box = (left, top, left + side, top + side)
+    factor = side // (3 * size)
+    if factor >= 2:
+        image = image.reduce(factor, box)
+    elif (width, height) != (side, side):
+        image = image.crop(box)
+    if image.mode == "RGBA":
+        # Flatten onto white before the Lanczos filter, so fully transparent pixels (whose colour is
+        # arbitrary) cannot bleed into the result.
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image).convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    if orientation in _ORIENTATION:
+        image = image.transpose(_ORIENTATION[orientation])
+    return np.array(image, dtype=np.uint8, copy=True)
 
 
 def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
@@ -156,6 +259,8 @@ def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
                            f"got {a.shape}")
     if a.size == 0:
         raise DatasetError(f"{label} has no pixels (shape {a.shape})")
+    if a.shape[0] * a.shape[1] > MAX_PIXELS:
+        raise DatasetError(_too_large(label, f"{a.shape[1]}x{a.shape[0]}"))
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     elif a.dtype == np.uint16:
@@ -183,13 +288,49 @@ def _to_rgb_or_rgba(image: Image.Image) -> Image.Image:
         return image.convert("RGBA")
     if mode.startswith("I") or mode == "F":
         # 16-/32-bit greyscale: Pillow's convert() would clip everything above 255 to white; rescale instead.
-        a = np.asarray(image).astype(np.float64)
+        a = np.asarray(image).astype(np.float32)
         if mode == "F" and a.size and a.max() <= 1.0:
             top = 1.0
         elif mode.startswith("I;16") or (a.size and a.max() > 255):
             top = 65535.0
         else:
             top = 255.0
-        grey = np.clip(a / top * 255.0, 0, 255).round().astype(np.uint8)
+        grey = np.clip(a * (255.0 / top), 0, 255).round().astype(np.uint8)
         return Image.fromarray(grey, mode="L").convert("RGB")
     return image.convert("RGB")  # P, L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def _what(raw: bytes) -> str:
+    """What refused content is, in words ("a TIFF image", "text", ...), for the error message."""
+    head = bytes(raw[:64])
+    for magic, what in _KNOWN:
+        if head.startswith(magic):
+            return what
+    if head[4:8] == b"ftyp":
+        return "an HEIC/AVIF image" if head[8:12] in (b"heic", b"heix", b"mif1", b"avif", b"msf1") else "a video"
+    try:
+        text = bytes(raw[:512]).decode("utf-8")
+    except UnicodeDecodeError:
+        return "not an image in an accepted format"
+    if text.lstrip().startswith(("<svg", "<?xml")):
+        return "an SVG or XML document, not an image file"
+    return "text, not an image"
+
+
+def _accepted() -> str:
+    return "JPEG, PNG, WebP, GIF and BMP"
+
+
+def _too_large(label: str, detail) -> str:
+    return (f"{label} is too large ({detail}; the limit is {MAX_PIXELS / 1e6:.0f} megapixels): refusing it as a "
+            f"possible decompression bomb")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n} bytes"
+
+
+def _short(exc: BaseException) -> str:
+    """An exception as one short line (some decoders put newlines or whole buffers into messages)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -6,7 +6,9 @@ time, so only the first load of a source pays for decoding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import posixpath
 import tarfile
@@ -17,15 +19,16 @@ import numpy as np
 from ..cache import Progress, cache_dir, load_arrays, make_key, save_arrays
 from .archives import is_tar_name
 from .cifar10 import (CIFAR10_MD5, CIFAR10_URL, OFFICIAL_FILES as _OFFICIAL_FILES, download_cifar10,
-                      is_official_dir, read_official_dir, read_official_tar)
+                      is_official_dir, is_our_download, read_official_dir, read_official_tar)
 from .dataset import Dataset
-from .errors import BATCHES_DIR as _BATCHES_DIR, CIFAR10_ARCHIVE, HELP as _HELP, ChecksumError, DatasetError
+from .errors import BATCHES_DIR as _BATCHES_DIR, CIFAR10_ARCHIVE, HELP as _HELP, ChecksumError, DatasetError, DatasetWarning
 from .imagefolder import imagefolder_root, list_imagefolder, read_imagefolder_dir, read_imagefolder_tar, split_class
+from .serving import REFUSED, allowed_data_dirs, check_allowed_path
 
 __all__ = ["default_data_dir", "load_dataset"]
 
 #: Bump when a change here changes what a cached decoded dataset contains.
-_LOADER_VERSION = "data-1"
+_LOADER_VERSION = "data-2"  # 2: structured warnings, NFC class names
 
 
 def default_data_dir() -> Path:
@@ -58,15 +61,33 @@ def _tar_layout(path: Path) -> str | None:
                 if i > 200:
                     break
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise DatasetError(f"{path} is not a readable tar archive ({exc})") from exc
+        raise _damaged(path, exc) from exc
     return None
 
+
+
+def _compressed(path: Path) -> bool:
+    """Whether the file starts like a gzip, bzip2 or xz stream."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError:
+        return False
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00"))
+
+
+def _damaged(path: Path, why) -> DatasetError:
+    reason = " ".join(str(why).split()) or type(why).__name__
+    return DatasetError(f"{path} is damaged or not a tar archive ({reason}); nothing from it was used. "
+                        f"Download or create the archive again")
 
 
 def _find(path: Path) -> tuple[str, Path] | None:
     """Which known layout ``path`` is or holds: ``(layout, path)``; ``None`` when there is none."""
     if path.is_file():
         if not tarfile.is_tarfile(path):
+            if is_tar_name(path) or _compressed(path):
+                raise _damaged(path, "no tar header could be read")
             raise DatasetError(f"{path} is neither a folder nor a tar archive. {_HELP}")
         layout = _tar_layout(path)
         if layout is None:
@@ -118,7 +139,7 @@ def _dataset_from_arrays(arrays: dict) -> Dataset:
         class_names=[str(c) for c in arrays["class_names"]],
         train_images=arrays["train_images"], train_labels=arrays["train_labels"],
         test_images=arrays["test_images"], test_labels=arrays["test_labels"],
-        warnings=tuple(str(w) for w in arrays["warnings"]),
+        warnings=tuple(DatasetWarning.from_dict(json.loads(str(w))) for w in arrays["warnings"]),
     )
 
 
@@ -130,8 +151,9 @@ def _load_layout(layout: str, path: Path, *, md5: str | None, progress: Progress
         if arrays is not None:
             try:
                 return _dataset_from_arrays(arrays)
-            except (KeyError, DatasetError, ValueError):
-                cache_file.unlink(missing_ok=True)  # readable but not ours / an older layout: rebuild
+            except (KeyError, TypeError, DatasetError, ValueError):
+                with contextlib.suppress(OSError):  # readable but not ours / an older layout: rebuild
+                    cache_file.unlink()
     if layout == "official-tar":
         fields = read_official_tar(path, md5, progress)
     elif layout == "official-dir":
@@ -143,7 +165,7 @@ def _load_layout(layout: str, path: Path, *, md5: str | None, progress: Progress
     dataset = Dataset(**fields)
     if use_cache:
         save_arrays(cache_file, name=np.array(dataset.name), class_names=np.array(dataset.class_names),
-                    warnings=np.array(dataset.warnings, dtype=str),
+                    warnings=np.array([json.dumps(w.to_dict()) for w in dataset.warnings], dtype=str),
                     train_images=dataset.train_images, train_labels=dataset.train_labels,
                     test_images=dataset.test_images, test_labels=dataset.test_labels)
     return dataset
@@ -167,6 +189,8 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
 
         ``None`` means :func:`default_data_dir` (``$ZSL_DATA_DIR`` or ``<cache>/data``), searched the same
         way; when it holds nothing usable and ``download`` is true, CIFAR-10 is downloaded there.
+        When ``$ZSL_ALLOWED_DATA_DIRS`` is set, an explicit ``source`` must lie inside one of its folders
+        (see :func:`check_allowed_path`).
     download : bool, default True
         Whether ``source=None`` may download CIFAR-10 (also replacing a corrupt archive there). An explicit
         ``source`` is never downloaded to.
@@ -182,8 +206,10 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
     Returns
     -------
     Dataset
-        Image files in an image-folder source that cannot be decoded are skipped and counted in
-        ``Dataset.warnings``; if a whole split ends up empty a :class:`DatasetError` is raised instead.
+        Image files in an image-folder source that cannot be decoded are skipped, and classes with no image
+        in a split noted, in ``Dataset.warnings`` (:class:`DatasetWarning`: counts and examples); if a whole
+        split ends up empty a :class:`DatasetError` is raised instead. A damaged archive (bad compressed data,
+        cut short) is an error, never a partial dataset, and nothing of it is cached.
 
     Raises
     ------
@@ -204,7 +230,12 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
             download_cifar10(folder, url=url, md5=md5, progress=progress)
             found = ("official-tar", folder / CIFAR10_ARCHIVE)
     else:
-        path = Path(source).expanduser()
+        # Confined (shared server): refused paths get one message that reveals nothing about the server,
+        # and so does a missing one (its message would show where the allowed folders are).
+        confined = allowed_data_dirs() is not None
+        path = check_allowed_path(source) if confined else Path(source).expanduser()
+        if confined and not path.exists():
+            raise DatasetError(REFUSED)
         if not path.exists():
             raise DatasetError(f"the dataset path {path} does not exist. {_HELP}")
         found = _find(path)
@@ -214,11 +245,11 @@ def load_dataset(source: str | os.PathLike | None = None, *, download: bool = Tr
     try:
         return _load_layout(layout, path, md5=md5, progress=progress, use_cache=cache)
     except ChecksumError:
-        # Only the archive we download ourselves (data folder, official name) is replaced; a file the user
-        # named, or download=False, gets the error. The MD5 is checked on a cache miss only: a cache hit is
+        # Only an archive we downloaded ourselves (data folder, official name, our marker) is replaced, and
+        # only once a verified copy has arrived; a file of the user's, or download=False, gets the error,
+        # which says the file was left in place. The MD5 is checked on a cache miss only: a cache hit is
         # keyed by the same size and mtime, so that file was verified when it was decoded.
-        if not (source is None and download and path == folder / CIFAR10_ARCHIVE):
+        if not (source is None and download and path == folder / CIFAR10_ARCHIVE and is_our_download(path)):
             raise
-        path.unlink()
         path = download_cifar10(folder, url=url, md5=md5, progress=progress)
         return _load_layout("official-tar", path, md5=md5, progress=progress, use_cache=cache)

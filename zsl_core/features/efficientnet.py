@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import importlib.metadata
 import io
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cache import Progress, cache_dir, make_key
+from ..cache import Progress, cache_dir, cache_write_bytes, make_key
 from .base import FEATURES_VERSION, FeatureExtractor, Throttle as _Throttle, check_images as _check_images
 
 __all__ = ["EfficientNetFeatures"]
@@ -77,52 +77,59 @@ def _onnx_path(image_size: int) -> Path:
     return cache_dir() / "models" / f"{_EFFNET}-{image_size}px-{key}.onnx"
 
 
-def _export_onnx(image_size: int, path: Path) -> None:
-    """Export the trunk to ``path`` atomically (temp file in the same folder, fsync, os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+def _export_onnx(image_size: int) -> bytes:
+    """The trunk exported to ONNX, in memory."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        # dynamo=False: the TorchScript exporter needs no onnxscript and handles this model as is.
+        torch.onnx.export(_torch_trunk(image_size), (torch.zeros(1, 3, 32, 32),), buffer,
+                          input_names=["images"], output_names=["features"],
+                          dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "features": {0: "n"}},
+                          opset_version=17, dynamo=False)
+    return buffer.getvalue()
+
+
+def _onnx_model(path: Path, image_size: int) -> bytes:
+    """The ONNX model's bytes: the cached file when it matches its SHA-256 sidecar, else a fresh export.
+
+    The sidecar (``<model>.onnx.sha256``) is written after the model, so a model without a matching one — cut
+    short, edited, or from a concurrent writer — is never run; it is exported again and rewritten. A cache
+    folder that cannot be written only means exporting once per process (one CacheWarning).
+    """
+    sidecar = path.with_name(path.name + ".sha256")
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            # dynamo=False: the TorchScript exporter needs no onnxscript and handles this model as is.
-            torch.onnx.export(_torch_trunk(image_size), (torch.zeros(1, 3, 32, 32),), tmp,
-                              input_names=["images"], output_names=["features"],
-                              dynamic_axes={"images": {0: "n", 2: "h", 3: "w"}, "features": {0: "n"}},
-                              opset_version=17, dynamo=False)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        model = path.read_bytes()
+        if sidecar.read_text(encoding="ascii").strip() == hashlib.sha256(model).hexdigest():
+            return model
+    except (OSError, UnicodeDecodeError):
+        pass
+    model = _export_onnx(image_size)
+    if cache_write_bytes(path, model):
+        cache_write_bytes(sidecar, hashlib.sha256(model).hexdigest().encode("ascii"))
+    return model
 
 
-@functools.lru_cache(maxsize=8)
-def _onnx_session_at(path: str, n_threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = n_threads
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+#: One onnxruntime session per model file path (a new cache folder exports and verifies its own copy).
+_SESSIONS: dict[str, object] = {}
 
 
 def _onnx_session(image_size: int):
-    """An onnxruntime session for the trunk, exporting the model to the cache on first use."""
+    """An onnxruntime session for the trunk, built from verified bytes (the file is never run unchecked)."""
+    import onnxruntime as ort
+
     path = _onnx_path(image_size)
     with _LOCK:
-        if not path.exists():
-            _export_onnx(image_size, path)
-        try:
-            return _onnx_session_at(str(path), os.cpu_count() or 1)
-        except Exception:
-            # A damaged model file (disk full, killed mid-copy): export again, once.
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            _export_onnx(image_size, path)
-            return _onnx_session_at(str(path), os.cpu_count() or 1)
+        session = _SESSIONS.get(str(path))
+        if session is None:
+            model = _onnx_model(path, image_size)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = os.cpu_count() or 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # From the bytes just verified, not from the path: the file could change in between.
+            session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+            _SESSIONS[str(path)] = session
+        return session
 
 
 class EfficientNetFeatures(FeatureExtractor):
