@@ -34,7 +34,8 @@ from . import __version__
 from .cache import Progress, cache_dir, load_arrays, make_key, report, save_arrays
 
 __all__ = ["Config", "ConfigError", "Run", "train", "classify", "classify_features", "summary", "load_data",
-           "load_features", "load_statistics", "fit_model", "pairs_matrix", "MODEL_VERSION", "VALIDATION_FRACTION"]
+           "load_features", "load_statistics", "fit_model", "pairs_matrix", "nearest_training_images",
+           "estimate_seconds", "MODEL_VERSION", "VALIDATION_FRACTION"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
 MODEL_VERSION = "2"
@@ -246,10 +247,7 @@ def load_statistics(features, dataset, seed: int = 0, progress: Progress = None,
     if stats is None:
         stats = ClassStatistics(VALIDATION_FRACTION, seed).fit(features.X_train, labels, n_classes=dataset.n_classes,
                                                                progress=progress)
-        try:
-            save_arrays(path, **stats.state())
-        except OSError:
-            pass  # a read-only cache only costs the next start some seconds
+        save_arrays(path, **stats.state())  # an unwritable cache only costs the next start some seconds
     if attach_rows:
         stats.attach_rows(features.X_train, labels, low_precision=_use_bf16("auto"))
     return stats
@@ -317,10 +315,7 @@ def fit_model(config: Config, dataset, features, statistics=None, words=None, pr
     model.fit(features.X_train, dataset.train_labels, list(dataset.class_names), list(config.unseen),
               class_vectors=class_vectors, statistics=statistics, progress=stage)
     if cache:
-        try:
-            save_arrays(path, **estimator_state(model))
-        except OSError:
-            pass  # a read-only cache only costs a refit next time
+        save_arrays(path, **estimator_state(model))  # an unwritable cache only costs a refit next time
     return model
 
 
@@ -350,11 +345,65 @@ def pairs_matrix(config: Config, dataset, features, statistics=None, words=None,
                               validation_fraction=VALIDATION_FRACTION, random_state=config.seed,
                               progress=progress, statistics=statistics)
     if cache:
-        try:
-            save_arrays(path, matrix=matrix)
-        except OSError:
-            pass
+        save_arrays(path, matrix=matrix)
     return matrix
+
+
+#: Rough rates on the two-core development machine (quiet), for planning long work before it starts.
+_RATES = {
+    "efficientnet_s_per_image_at_160px": 1.6e-3,   # bench/bench_features.py (ONNX, 2 threads)
+    "coates_s_per_image_at_1600_atoms": 1.8e-3,    # ~557 images/s encoding (bench/bench_features.py)
+    "coates_dictionary_s_at_1600_atoms": 60.0,     # patches, whitening and 10 k-means passes over 400k patches
+    "flops_per_s": 3e10,                           # float32 GEMM throughput behind the Gram and MLP costs
+}
+
+
+def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
+                     statistics_cached: bool = False, pairs: bool = False) -> dict[str, float]:
+    """A plan for the work ``config`` needs before it starts: seconds per stage, rough (±50 %).
+
+    Parameters
+    ----------
+    config : Config
+    dataset : Dataset
+        Its sizes set the costs.
+    features_cached, statistics_cached : bool
+        Stages already on disk cost about a second each.
+    pairs : bool
+        Include the all-pairs matrix (``C (C - 1) / 2`` fits of the map).
+
+    Returns
+    -------
+    dict
+        ``features``, ``statistics``, ``fit``, ``pairs`` (when asked) and ``total``, in seconds.
+    """
+    from .features import make_extractor
+
+    extractor = make_extractor(config.features, config.feature_params_dict or None)
+    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
+    n, d = n_train + n_test, extractor.n_features
+    rate = _RATES
+    out = {}
+    if features_cached:
+        out["features"] = 1.0 + n * d * 4 / 1e9  # reading and checking the cached file
+    elif config.features == "coates":
+        k = getattr(extractor, "n_atoms", 1600) / 1600
+        out["features"] = rate["coates_dictionary_s_at_1600_atoms"] * k + n * rate["coates_s_per_image_at_1600_atoms"] * k
+    else:
+        size = getattr(extractor, "image_size", 160)
+        out["features"] = n * rate["efficientnet_s_per_image_at_160px"] * (size / 160) ** 2
+    linear = config.mapping == "linear"
+    gram = 2.0 * n_train * d * d / rate["flops_per_s"]
+    out["statistics"] = (1.0 if statistics_cached else gram) if linear else 0.0
+    solve = 8 * (d ** 3 / 3) / rate["flops_per_s"]  # a few Cholesky factorisations choose the ridge penalty
+    softmax = 40 * 4 * n_train * d * 8 / rate["flops_per_s"] + 2 * (d ** 3 / 3) / rate["flops_per_s"]
+    mlp = 40 * 6 * n_train * d * 200 * 2 / rate["flops_per_s"]  # up to 40 epochs, 2 weight decays
+    out["fit"] = 0.3 + softmax + (solve if linear else mlp)
+    if pairs:
+        C = dataset.n_classes
+        out["pairs"] = C * (C - 1) / 2 * (solve + 0.05 if linear else mlp)
+    out["total"] = float(sum(out.values()))
+    return {k: float(v) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- Run
@@ -505,7 +554,8 @@ def train(config: Config, progress: Progress = None, *, dataset=None, features=N
 # ----------------------------------------------------------------------------------------------- classify
 
 
-def classify(run: Run, images, threshold: float | None = None, words=None, n_words: int = 5) -> list[dict]:
+def classify(run: Run, images, threshold: float | None = None, words=None, n_words: int = 5,
+             extra_labels=()) -> list[dict]:
     """Follow photos through the model: features, word space, the gate, Eq. 2.
 
     Parameters
@@ -516,54 +566,102 @@ def classify(run: Run, images, threshold: float | None = None, words=None, n_wor
     threshold : float or None
         On the detector's scale; ``None`` = the model's own.
     words : WordVectors or None
-        For the nearest words to each mapped photo (skipped when ``None``).
+        For the nearest words to each mapped photo, and the vectors of ``extra_labels``.
     n_words : int
+    extra_labels : sequence of str
+        Words that join the held-out classes as candidates (e.g. typed by a student: "tiger, bus"): their
+        word vectors are turned into prototypes exactly like the held-out classes' (``model.prototypes``),
+        nothing is refitted. Needs ``words``; a word it does not know raises ``OutOfVocabularyError``.
 
     Returns
     -------
     list of dict, one per photo
         ``verdict`` ('seen class' / 'novel (unseen class)'), ``class``, ``novel`` (bool), ``novelty``,
-        ``threshold``, ``novelty_probability``, ``probabilities`` (class → P(y|x), all classes),
-        ``seen_probabilities``, ``unseen_probabilities``, ``mapped`` (D,), ``features`` (d,),
-        ``nearest_words`` [(word, cosine)].
+        ``threshold``, ``novelty_probability``, ``probabilities`` (class → P(y|x) over the classes and the
+        extra labels), ``seen_probabilities``, ``unseen_probabilities`` (held-out classes and extra labels,
+        as if the photo were novel), ``mapped`` (D,), ``features`` (d,), ``nearest_words`` [(word, cosine)].
     """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
     x = np.asarray(run.features.extractor.transform(images))
-    return classify_features(run, x, threshold, words, n_words)
+    return classify_features(run, x, threshold, words, n_words, extra_labels)
 
 
 def classify_features(run: Run, x: np.ndarray, threshold: float | None = None, words=None,
-                      n_words: int = 5) -> list[dict]:
+                      n_words: int = 5, extra_labels=()) -> list[dict]:
     """:func:`classify` from precomputed image features ``x`` (n, d)."""
     t = run.resolve(threshold)
     model = run.model
-    scores = model.decompose(np.atleast_2d(x))
-    proba = np.asarray(model.proba_from_scores(scores, t))
+    x = np.atleast_2d(np.asarray(x))
+    scores = model.decompose(x)
     names = run.class_names
-    nearest = words.nearest(scores.mapped, k=n_words) if words is not None else [[] for _ in range(len(proba))]
+    extra = [str(w) for w in extra_labels]
+    if extra:
+        if words is None:
+            raise ValueError("extra_labels need word vectors: pass words=WordVectors.from_glove_package()")
+        centres = model.prototypes(words.class_vectors(extra))
+        unseen_p = np.exp(model.unseen_log_proba(scores.mapped, extra_centers=centres))
+    else:
+        unseen_p = np.exp(model.unseen_log_proba(scores.mapped))
+    C = len(names)
+    all_names = names + extra
+    unseen_full = np.zeros((len(x), C + len(extra)))
+    unseen_full[:, list(model.unseen_) + list(range(C, C + len(extra)))] = unseen_p
+    seen_full = np.zeros((len(x), C + len(extra)))
+    seen_full[:, :C] = scores.seen_proba
+    if model.gate == "mixture":
+        p_novel = np.clip(scores.novelty_probability, 0, 1)
+    else:
+        p_novel = (scores.novelty > t).astype(np.float64)
+    proba = (1 - p_novel)[:, None] * seen_full + p_novel[:, None] * unseen_full
+    nearest = words.nearest(scores.mapped, k=n_words) if words is not None else [[] for _ in range(len(x))]
+    unseen_cols = list(model.unseen_) + list(range(C, C + len(extra)))
     out = []
-    for i in range(len(proba)):
+    for i in range(len(x)):
         novelty = float(scores.novelty[i])
-        novel = bool(novelty > t) if model.gate == "hard" else bool(scores.novelty_probability[i] > 0.5)
+        novel = bool(p_novel[i] > 0.5)
         top = int(np.argmax(proba[i]))
         out.append({
             "verdict": "novel (unseen class)" if novel else "seen class",
-            "class": names[top],
+            "class": all_names[top],
             "prediction": top,
             "novel": novel,
             "novelty": novelty,
             "threshold": t,
             "novelty_probability": float(scores.novelty_probability[i]),
-            "probabilities": {names[j]: float(proba[i, j]) for j in range(len(names))},
+            "probabilities": {all_names[j]: float(proba[i, j]) for j in range(len(all_names))},
             "seen_probabilities": {names[j]: float(scores.seen_proba[i, j]) for j in model.seen_},
-            "unseen_probabilities": {names[j]: float(scores.unseen_proba[i, j]) for j in model.unseen_},
+            "unseen_probabilities": {all_names[j]: float(unseen_full[i, j]) for j in unseen_cols},
             "mapped": np.asarray(scores.mapped[i]),
-            "features": np.asarray(x[i]) if x.ndim == 2 else np.asarray(x),
+            "features": np.asarray(x[i]),
             "nearest_words": [(w, float(s)) for w, s in nearest[i]],
         })
     return out
+
+
+def nearest_training_images(run: Run, x: np.ndarray, k: int = 6) -> list[np.ndarray]:
+    """The ``k`` training images of the *seen* classes most similar to each photo (cosine of standardised
+    features): the images the model learnt from that this photo resembles. Held-out classes' training images
+    are never shown: the model has never seen them.
+
+    Returns
+    -------
+    list of ndarray of int, one per photo
+        Row indices into ``run.dataset.train_images``, most similar first.
+    """
+    import torch
+
+    model = run.model
+    y = np.asarray(run.dataset.train_labels)
+    rows = np.flatnonzero(np.isin(y, model.seen_))
+    train = torch.from_numpy(np.ascontiguousarray(run.features.X_train[rows], dtype=np.float32))
+    mean, scale = torch.from_numpy(model.mean_), torch.from_numpy(model.scale_)
+    train = torch.nn.functional.normalize((train - mean) / scale, dim=1)
+    query = torch.from_numpy(np.atleast_2d(np.asarray(x, dtype=np.float32)))
+    query = torch.nn.functional.normalize((query - mean) / scale, dim=1)
+    top = torch.topk(query @ train.T, min(k, rows.size), dim=1).indices.numpy()
+    return [rows[t] for t in top]
 
 
 # ------------------------------------------------------------------------------------------------ summary

@@ -109,6 +109,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     timings.update({k: round(v, 2) for k, v in first.timings.items()})
     log(f"Dataset: {dataset.name}: {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
         f"images, classes {', '.join(dataset.class_names)}")
+    for warning in dataset.warnings:
+        log(f"Dataset warning: {warning}")
     log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
     words = WordVectors.from_glove_package()
     class_names = list(dataset.class_names)
@@ -208,7 +210,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         "feature_params": feats.extractor.get_params(),
         "mapping": config.mapping,
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "classes": class_names,
-                    "n_train": int(len(dataset.train_labels)), "n_test": int(len(y_test))},
+                    "n_train": int(len(dataset.train_labels)), "n_test": int(len(y_test)),
+                    "warnings": [str(w) for w in dataset.warnings]},
         "unseen": unseen,
         "seen": [class_names[i] for i in seen_idx],
         "seen_accuracy": seen_accuracy,

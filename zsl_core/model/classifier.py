@@ -479,10 +479,17 @@ class ZeroShotClassifier:
         """Higher = more novel; novel iff ``novelty_score > threshold``. Shape (n,)."""
         return self.detector_.novelty_score(self.map(X))
 
-    def unseen_log_proba(self, F) -> np.ndarray:
-        """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U)."""
+    def unseen_log_proba(self, F, extra_centers=None) -> np.ndarray:
+        """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U).
+
+        ``extra_centers`` (E, D), e.g. ``prototypes(vectors)`` of words a user typed, join the candidates
+        without any refitting: the result then has ``U + E`` columns, the extra ones last.
+        """
         check_is_fitted(self, "mapping_")
         Wu = self.unseen_centers_
+        if extra_centers is not None and len(extra_centers):
+            Wu = np.vstack([Wu, np.asarray(extra_centers, dtype=np.float64)])
+        F = np.atleast_2d(np.asarray(F, dtype=np.float64))
         sq = ((F[:, None, :] - Wu[None, :, :]) ** 2).sum(2)
         logits = -sq / (2 * self.unseen_sigma2_)
         return logits - logsumexp(logits, axis=1, keepdims=True)
