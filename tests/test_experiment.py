@@ -101,9 +101,13 @@ def test_ridge_from_statistics_equals_ridge_on_the_rows(problem, held_out):
     np.testing.assert_allclose(B, direct.B, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(z_mean, direct.x_mean, atol=1e-4)
     np.testing.assert_allclose(t_mean, direct.t_mean, atol=1e-10)
-    # the fitted maps agree, penalty chosen on the same validation rows
+    # the validation error of any solution, as a quadratic form in the validation sums, equals the rows' own
     validation = (std.transform(X[val]), V[y[val]])
-    from_stats = LinearMapping().fit_system(RidgeSystem(G, B, z_mean, t_mean), validation)
+    moments = stats.ridge_validation(seen, V[seen], std, z_mean, t_mean)
+    coef = np.linalg.solve(G + 10 * np.eye(G.shape[0]), B)
+    rows_error = np.mean(((validation[0] - z_mean) @ coef + t_mean - validation[1]) ** 2) * V.shape[1]
+    assert moments.n == val.size and moments.error(coef) == pytest.approx(rows_error, rel=1e-4)
+    from_stats = LinearMapping().fit_system(RidgeSystem(G, B, z_mean, t_mean), moments)
     from_rows = LinearMapping().fit(std.transform(X[fit]), V[y[fit]], validation_data=validation)
     assert from_stats.alpha_ == pytest.approx(from_rows.alpha_, rel=1e-6)
     np.testing.assert_allclose(from_stats.predict(validation[0]), from_rows.predict(validation[0]), atol=1e-4)

@@ -38,7 +38,7 @@ __all__ = ["Config", "ConfigError", "Run", "train", "classify", "classify_featur
            "estimate_seconds", "MODEL_VERSION", "VALIDATION_FRACTION"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 
 
 class ConfigError(ValueError):

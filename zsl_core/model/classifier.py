@@ -427,7 +427,9 @@ class ZeroShotClassifier:
             # Solved from the class statistics: no pass over the fitting rows.
             G, B, z_mean, t_mean, n_fit = statistics.ridge_system(seen_idx, W_seen, standardiser)
             system = RidgeSystem(G, B, z_mean, t_mean)
-            mapping.fit_system(system, validation_data=(Xval, W_seen[yval]))
+            # The penalty's validation errors as quadratic forms in the validation sums when they were kept.
+            validation = statistics.ridge_validation(seen_idx, W_seen, standardiser, z_mean, t_mean)
+            mapping.fit_system(system, validation_data=validation or (Xval, W_seen[yval]))
         else:  # the tanh net needs the rows (minutes of training: report every epoch)
             Xtr = standardiser.transform(np.take(X, fit_rows, axis=0))
             mapping.fit(Xtr, W_seen[local[y[fit_rows]]], validation_data=(Xval, W_seen[yval]), progress=progress)

@@ -78,6 +78,9 @@ class ClassStatistics:
         ``Σ (x - shift)²`` (elementwise) per class and part — the feature spreads.
     grams_ : ndarray (C, d, d)
         ``Σ (x - shift)(x - shift)ᵀ`` per class over the fitting part.
+    val_grams_ : ndarray (C, d, d) or (0,)
+        The same over the validation part, kept up to 4,096 features (a penalty's validation error is then a
+        quadratic form in them: :meth:`ridge_validation`); empty above.
     n_features_in_ : int
     n_classes_ : int
     """
@@ -137,6 +140,7 @@ class ClassStatistics:
         sums = np.zeros((C, 2, d))
         squares = np.zeros((C, 2, d))
         grams = np.zeros((C, d, d), dtype=gram_dtype)
+        val_grams = np.zeros((C, d, d), dtype=np.float64) if d <= 4096 else np.zeros(0)
         shift32 = torch.from_numpy(shift.astype(np.float32))
         for c in range(C):
             rows_c = np.flatnonzero(y == c)
@@ -152,12 +156,15 @@ class ClassStatistics:
                 squares[c, p] = (Xc * Xc).sum(0, dtype=torch.float64).numpy()
                 if p == 0:
                     grams[c] = (Xc.T @ Xc).numpy()
+                elif val_grams.size:
+                    val_grams[c] = (Xc.T @ Xc).numpy()
             report(progress, "Class statistics", c + 1, C)
         if not (np.isfinite(sums).all() and np.isfinite(squares).all()):
             raise ValueError("X contains NaN or infinite values")
         self.fit_rows_, self.val_rows_ = fit_rows, val_rows
         self.shift_ = shift
         self.counts_, self.sums_, self.squares_, self.grams_ = counts, sums, squares, grams
+        self.val_grams_ = val_grams
         self.n_features_in_, self.n_classes_ = d, C
         return self
 
@@ -230,6 +237,45 @@ class ClassStatistics:
         z_mean = (mu + self.shift_ - standardiser.mean_.astype(np.float64)) / scale
         return G, B, z_mean, t_mean, int(n)
 
+    def ridge_validation(self, classes, targets, standardiser: Standardiser, z_mean, t_mean):
+        """The validation error of any ridge solution on the validation part of ``classes``, as a quadratic form.
+
+        For a map ``f(z) = Wᵀ (z - z̄) + t̄`` (``z_mean``, ``t_mean`` from :meth:`ridge_system`), the summed
+        squared error over the validation rows is ``tr(Wᵀ Q W) - 2 tr(Wᵀ R) + c`` with ``Q = Σ u uᵀ``,
+        ``R = Σ u (t - t̄)ᵀ``, ``u = z - z̄`` — sums over the validation rows that follow from the per-class
+        statistics, so choosing the penalty reads no row either.
+
+        Returns
+        -------
+        RidgeValidation or None
+            ``None`` when the validation Gram matrices were not kept (more than 4,096 features).
+        """
+        from .mapping import RidgeValidation
+
+        check_is_fitted(self, "grams_")
+        if not getattr(self, "val_grams_", np.zeros(0)).size:
+            return None
+        classes = np.asarray(classes, dtype=np.int64)
+        T = np.asarray(targets, dtype=np.float64)
+        n_c = self.counts_[classes, 1].astype(np.float64)
+        n = n_c.sum()
+        if n == 0:
+            return None
+        s_c = self.sums_[classes, 1]                          # Σ (x - shift) over each class's validation rows
+        scale = standardiser.scale_.astype(np.float64)
+        # u = (x' - c) / s with x' = x - shift and c = (mean - shift) + s · z̄
+        c = standardiser.mean_.astype(np.float64) - self.shift_ + scale * np.asarray(z_mean, dtype=np.float64)
+        S = s_c.sum(0)
+        Q = self.val_grams_[classes[0]].astype(np.float64, copy=True)
+        for k in classes[1:]:
+            Q += self.val_grams_[k]
+        Q -= np.outer(c, S) + np.outer(S, c) - n * np.outer(c, c)
+        Q /= np.outer(scale, scale)
+        dt = T - np.asarray(t_mean, dtype=np.float64)
+        R = ((s_c - n_c[:, None] * c) / scale).T @ dt
+        const = float((n_c * (dt * dt).sum(1)).sum())
+        return RidgeValidation(Q, R, const, int(n))
+
     def _gram_sum(self, classes) -> np.ndarray:
         """``Σ_c grams_[c]`` in float64 (a fresh array)."""
         classes = list(np.asarray(classes, dtype=np.int64))
@@ -256,6 +302,7 @@ class ClassStatistics:
         check_is_fitted(self, "grams_")
         return {"fit_rows": self.fit_rows_, "val_rows": self.val_rows_, "shift": self.shift_,
                 "counts": self.counts_, "sums": self.sums_, "squares": self.squares_, "grams": self.grams_,
+                "val_grams": self.val_grams_,
                 "params": np.array([self.validation_fraction, self.random_state], dtype=np.float64)}
 
     @classmethod
@@ -266,6 +313,7 @@ class ClassStatistics:
         stats.shift_ = arrays["shift"]
         stats.counts_, stats.sums_ = arrays["counts"], arrays["sums"]
         stats.squares_, stats.grams_ = arrays["squares"], arrays["grams"]
+        stats.val_grams_ = arrays["val_grams"]
         stats.n_classes_, stats.n_features_in_ = stats.sums_.shape[0], stats.sums_.shape[2]
         return stats
 
