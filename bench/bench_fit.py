@@ -144,7 +144,7 @@ def main(argv=None):
 
         for pair in all_pairs:
             cfg = config.with_(unseen=tuple(pair))
-            path = experiment._model_path(cfg, features, words.fingerprint)
+            path = experiment.stages._model_path(cfg, features, words.fingerprint)
             if not path.exists():
                 break
         photo = Path(tempfile.mkdtemp()) / "photo.jpg"

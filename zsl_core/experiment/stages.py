@@ -1,0 +1,238 @@
+"""The experiment's stages, each cached on disk: dataset, features, class statistics, fitted model, pairs;
+and a plan in seconds before long work starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..cache import Progress, cache_dir, load_arrays, make_key, report, save_arrays
+from .config import Config, ConfigError
+
+__all__ = ["MODEL_VERSION", "VALIDATION_FRACTION", "load_data", "load_features", "load_statistics", "fit_model",
+           "pairs_matrix", "estimate_seconds"]
+
+#: Bump when a change to the model code changes what a cached fitted model contains.
+MODEL_VERSION = "3"
+
+
+
+
+def load_data(config: Config, progress: Progress = None):
+    """The dataset of ``config`` (its subset when one is set)."""
+    from .data import load_dataset
+
+    dataset = load_dataset(config.data, progress=progress)
+    if config.subset is not None:
+        dataset = dataset.subset(config.subset[0], config.subset[1], seed=config.seed)
+    return dataset
+
+
+def load_features(config: Config, dataset, progress: Progress = None):
+    """The ``FeatureSet`` of ``dataset`` with the extractor of ``config`` (cached on disk)."""
+    from .features import compute_features
+
+    return compute_features(dataset, config.features, config.feature_params_dict or None, progress=progress)
+
+
+#: The fixed fitting / validation split every model and every pair is fitted on.
+VALIDATION_FRACTION = 0.15
+
+
+def _statistics_path(features, seed: int):
+    key = make_key(kind="class-statistics", features=features.key, fraction=VALIDATION_FRACTION, seed=seed,
+                   version=MODEL_VERSION)
+    return cache_dir() / "statistics" / f"{key}.npz"
+
+
+def load_statistics(features, dataset, seed: int = 0, progress: Progress = None, attach_rows: bool = True):
+    """Per-class sufficient statistics of the training features (cached on disk), rows attached for fits.
+
+    Parameters
+    ----------
+    features : FeatureSet
+    dataset : Dataset
+        Whose training labels the rows of ``features.X_train`` carry.
+    seed : int
+        Seeds the fixed fitting / validation split.
+    attach_rows : bool
+        Also keep the class-sorted rows (:meth:`ClassStatistics.attach_rows`) so the softmax reads them in
+        place; a one-off fit (the command line) can skip it.
+    """
+    from .model.softmax import _use_bf16
+    from .model.statistics import ClassStatistics
+
+    labels = np.asarray(dataset.train_labels)
+    path = _statistics_path(features, seed)
+    stats = None
+    arrays = load_arrays(path)
+    if arrays is not None:
+        try:
+            stats = ClassStatistics.from_state(arrays)
+            if (stats.n_features_in_ != features.X_train.shape[1] or stats.counts_.sum() != len(labels)
+                    or stats.n_classes_ != dataset.n_classes):
+                stats = None
+        except (KeyError, ValueError):
+            stats = None
+    if stats is None:
+        stats = ClassStatistics(VALIDATION_FRACTION, seed).fit(features.X_train, labels, n_classes=dataset.n_classes,
+                                                               progress=progress)
+        save_arrays(path, **stats.state())  # an unwritable cache only costs the next start some seconds
+    if attach_rows:
+        stats.attach_rows(features.X_train, labels, low_precision=_use_bf16("auto"))
+    return stats
+
+
+def _model_params(config: Config, dataset) -> dict:
+    """Constructor arguments of the classifier for ``config`` (small datasets adapt LoOP's neighbourhood)."""
+    params = dict(mapping=config.mapping, novelty=config.novelty, gate=config.gate, random_state=config.seed,
+                  validation_fraction=VALIDATION_FRACTION)
+    if config.novelty == "loop":
+        from .model.base import validation_split
+
+        seen = [i for i, c in enumerate(dataset.class_names) if c not in config.unseen]
+        y = np.asarray(dataset.train_labels)
+        _, val = validation_split(y, VALIDATION_FRACTION, config.seed)
+        n_ref = int(np.isin(y[val], seen).sum())
+        if n_ref <= 20:  # LoOP's default k = 20 needs 21 reference points
+            if n_ref < 3:
+                raise ConfigError(f"LoOP needs at least 3 validation images of the seen classes; this dataset has "
+                                  f"{n_ref}. Use more training images per class, or the Gaussian detector.")
+            params["novelty_params"] = {"n_neighbors": n_ref - 1}
+    return params
+
+
+def _model_path(config: Config, features, words_key: str) -> Any:
+    key = make_key(kind="model", features=features.key, mapping=config.mapping, novelty=config.novelty,
+                   gate=config.gate, unseen=sorted(config.unseen), seed=config.seed, words=words_key,
+                   fraction=VALIDATION_FRACTION, version=MODEL_VERSION, code=__version__)
+    return cache_dir() / "models" / f"zsl-{key}.npz"
+
+
+def fit_model(config: Config, dataset, features, statistics=None, words=None, progress: Progress = None,
+              cache: bool = True):
+    """The fitted :class:`~zsl_core.model.ZeroShotClassifier` for ``config`` (read from the cache when there).
+
+    Raises :class:`ConfigError` (with how to fix it) for an impossible setting, including a class name the
+    word vectors do not know.
+    """
+    from .model import ZeroShotClassifier
+    from .model.persistence import estimator_state, load_estimator
+    from .semantic import OutOfVocabularyError, WordVectors
+
+    config.check_classes(dataset.class_names)
+    words = words or WordVectors.from_glove_package()
+    try:
+        class_vectors = words.class_vectors(list(dataset.class_names))
+    except OutOfVocabularyError as error:
+        hint = f" Close words: {', '.join(error.suggestions)}." if error.suggestions else ""
+        raise ConfigError(f"the class name “{error.name}” has no word vector (“{error.word}” is not in the "
+                          f"vocabulary), so the model cannot place it in word space. Rename its folder in the "
+                          f"dataset.{hint}") from None
+    path = _model_path(config, features, words.fingerprint)
+    if cache:
+        arrays = load_arrays(path)
+        if arrays is not None:
+            try:
+                model = load_estimator(arrays)
+                if isinstance(model, ZeroShotClassifier) and model.n_features_in_ == features.X_train.shape[1]:
+                    report(progress, "Loading the cached model", 1, 1)
+                    return model
+            except (KeyError, ValueError, TypeError):
+                pass  # an older or foreign file under our key: refit and overwrite it
+    model = ZeroShotClassifier(word_vectors=words, **_model_params(config, dataset))
+    stage = None if progress is None else (lambda step, done, total: progress(f"Training: {step}", done, total))
+    model.fit(features.X_train, dataset.train_labels, list(dataset.class_names), list(config.unseen),
+              class_vectors=class_vectors, statistics=statistics, progress=stage)
+    if cache:
+        save_arrays(path, **estimator_state(model))  # an unwritable cache only costs a refit next time
+    return model
+
+
+def pairs_matrix(config: Config, dataset, features, statistics=None, words=None, progress: Progress = None,
+                 cache: bool = True) -> np.ndarray:
+    """2-way zero-shot accuracy of every held-out pair (C, C) for the features and mapping of ``config``.
+
+    Each cell is the model's own figure for that pair held out (``evaluation.all_pairs_matrix``); the
+    held-out classes of ``config`` do not matter. Cached on disk by features, mapping, word vectors and seed.
+    """
+    from .evaluation import all_pairs_matrix
+    from .semantic import WordVectors
+
+    words = words or WordVectors.from_glove_package()
+    key = make_key(kind="pairs", features=features.key, mapping=config.mapping, words=words.fingerprint,
+                   seed=config.seed, fraction=VALIDATION_FRACTION, version=MODEL_VERSION)
+    path = cache_dir() / "pairs" / f"{key}.npz"
+    C = dataset.n_classes
+    if cache:
+        arrays = load_arrays(path)
+        if arrays is not None and arrays.get("matrix") is not None and arrays["matrix"].shape == (C, C):
+            return arrays["matrix"]
+    if statistics is None and config.mapping == "linear":
+        statistics = load_statistics(features, dataset, config.seed, progress, attach_rows=False)
+    matrix = all_pairs_matrix(features.X_train, dataset.train_labels, features.X_test, dataset.test_labels,
+                              words.class_vectors(list(dataset.class_names)), mapping=config.mapping,
+                              validation_fraction=VALIDATION_FRACTION, random_state=config.seed,
+                              progress=progress, statistics=statistics)
+    if cache:
+        save_arrays(path, matrix=matrix)
+    return matrix
+
+
+#: Rough rates on the two-core development machine (quiet), for planning long work before it starts.
+_RATES = {
+    "efficientnet_s_per_image_at_160px": 1.6e-3,   # bench/bench_features.py (ONNX, 2 threads)
+    "coates_s_per_image_at_1600_atoms": 1.8e-3,    # ~557 images/s encoding (bench/bench_features.py)
+    "coates_dictionary_s_at_1600_atoms": 60.0,     # patches, whitening and 10 k-means passes over 400k patches
+    "flops_per_s": 3e10,                           # float32 GEMM throughput behind the Gram and MLP costs
+}
+
+
+def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
+                     statistics_cached: bool = False, pairs: bool = False) -> dict[str, float]:
+    """A plan for the work ``config`` needs before it starts: seconds per stage, rough (±50 %).
+
+    Parameters
+    ----------
+    config : Config
+    dataset : Dataset
+        Its sizes set the costs.
+    features_cached, statistics_cached : bool
+        Stages already on disk cost about a second each.
+    pairs : bool
+        Include the all-pairs matrix (``C (C - 1) / 2`` fits of the map).
+
+    Returns
+    -------
+    dict
+        ``features``, ``statistics``, ``fit``, ``pairs`` (when asked) and ``total``, in seconds.
+    """
+    from .features import make_extractor
+
+    extractor = make_extractor(config.features, config.feature_params_dict or None)
+    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
+    n, d = n_train + n_test, extractor.n_features
+    rate = _RATES
+    out = {}
+    if features_cached:
+        out["features"] = 1.0 + n * d * 4 / 1e9  # reading and checking the cached file
+    elif config.features == "coates":
+        k = getattr(extractor, "n_atoms", 1600) / 1600
+        out["features"] = rate["coates_dictionary_s_at_1600_atoms"] * k + n * rate["coates_s_per_image_at_1600_atoms"] * k
+    else:
+        size = getattr(extractor, "image_size", 160)
+        out["features"] = n * rate["efficientnet_s_per_image_at_160px"] * (size / 160) ** 2
+    linear = config.mapping == "linear"
+    gram = 2.0 * n_train * d * d / rate["flops_per_s"]
+    out["statistics"] = (1.0 if statistics_cached else gram) if linear else 0.0
+    solve = 8 * (d ** 3 / 3) / rate["flops_per_s"]  # a few Cholesky factorisations choose the ridge penalty
+    softmax = 40 * 4 * n_train * d * 8 / rate["flops_per_s"] + 2 * (d ** 3 / 3) / rate["flops_per_s"]
+    mlp = 40 * 6 * n_train * d * 200 * 2 / rate["flops_per_s"]  # up to 40 epochs, 2 weight decays
+    out["fit"] = 0.3 + softmax + (solve if linear else mlp)
+    if pairs:
+        C = dataset.n_classes
+        out["pairs"] = C * (C - 1) / 2 * (solve + 0.05 if linear else mlp)
+    out["total"] = float(sum(out.values()))
+    return {k: float(v) for k, v in out.items()}
