@@ -59,8 +59,8 @@ class Config:
 
     def __post_init__(self):
         # Frozen: normalise through object.__setattr__, before anyone sees the object.
-        from .features import EXTRACTORS
-        from .model import DETECTORS, GATES, MAPPINGS
+        from ..features import EXTRACTORS
+        from ..model import DETECTORS, GATES, MAPPINGS
 
         if self.data is not None and not isinstance(self.data, str):
             object.__setattr__(self, "data", str(self.data))

@@ -85,13 +85,13 @@ class Run:
 
     def threshold_for_share(self, share: float) -> float:
         """The cutoff that calls ``share`` of the test images novel (see ``evaluation.threshold_for_share``)."""
-        from .evaluation import threshold_for_share
+        from ..evaluation import threshold_for_share
 
         return threshold_for_share(self.scores.novelty, share)
 
     def share_for_threshold(self, threshold: float | None = None) -> float:
         """Share of the test images called novel at ``threshold``."""
-        from .evaluation import share_for_threshold
+        from ..evaluation import share_for_threshold
 
         return share_for_threshold(self.scores.novelty, self.resolve(threshold))
 
@@ -99,13 +99,13 @@ class Run:
     @cached_property
     def sweep(self) -> dict[str, np.ndarray]:
         """``evaluation.threshold_sweep`` over every threshold of the test scores (computed once)."""
-        from .evaluation import threshold_sweep
+        from ..evaluation import threshold_sweep
 
         return threshold_sweep(self.scores, self.y_test, self.seen, self.unseen)
 
     def at_threshold(self, threshold: float | None = None) -> dict[str, float]:
         """Seen / unseen / overall accuracy, H and the share called novel at one threshold (test split)."""
-        from .evaluation import threshold_sweep
+        from ..evaluation import threshold_sweep
 
         row = threshold_sweep(self.scores, self.y_test, self.seen, self.unseen,
                               thresholds=np.array([self.resolve(threshold)]))
@@ -117,7 +117,7 @@ class Run:
 
     def confusion(self, threshold: float | None = None) -> np.ndarray:
         """Confusion counts (row = true class, column = predicted) of the test images at ``threshold``."""
-        from .evaluation import confusion_matrix
+        from ..evaluation import confusion_matrix
 
         return confusion_matrix(self.y_test, self.predictions(threshold), len(self.class_names))
 

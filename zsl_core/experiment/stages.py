@@ -22,7 +22,7 @@ MODEL_VERSION = "3"
 
 def load_data(config: Config, progress: Progress = None):
     """The dataset of ``config`` (its subset when one is set)."""
-    from .data import load_dataset
+    from ..data import load_dataset
 
     dataset = load_dataset(config.data, progress=progress)
     if config.subset is not None:
@@ -32,7 +32,7 @@ def load_data(config: Config, progress: Progress = None):
 
 def load_features(config: Config, dataset, progress: Progress = None):
     """The ``FeatureSet`` of ``dataset`` with the extractor of ``config`` (cached on disk)."""
-    from .features import compute_features
+    from ..features import compute_features
 
     return compute_features(dataset, config.features, config.feature_params_dict or None, progress=progress)
 
@@ -61,8 +61,8 @@ def load_statistics(features, dataset, seed: int = 0, progress: Progress = None,
         Also keep the class-sorted rows (:meth:`ClassStatistics.attach_rows`) so the softmax reads them in
         place; a one-off fit (the command line) can skip it.
     """
-    from .model.softmax import _use_bf16
-    from .model.statistics import ClassStatistics
+    from ..model.softmax import _use_bf16
+    from ..model.statistics import ClassStatistics
 
     labels = np.asarray(dataset.train_labels)
     path = _statistics_path(features, seed)
@@ -90,7 +90,7 @@ def _model_params(config: Config, dataset) -> dict:
     params = dict(mapping=config.mapping, novelty=config.novelty, gate=config.gate, random_state=config.seed,
                   validation_fraction=VALIDATION_FRACTION)
     if config.novelty == "loop":
-        from .model.base import validation_split
+        from ..model.base import validation_split
 
         seen = [i for i, c in enumerate(dataset.class_names) if c not in config.unseen]
         y = np.asarray(dataset.train_labels)
@@ -118,9 +118,9 @@ def fit_model(config: Config, dataset, features, statistics=None, words=None, pr
     Raises :class:`ConfigError` (with how to fix it) for an impossible setting, including a class name the
     word vectors do not know.
     """
-    from .model import ZeroShotClassifier
-    from .model.persistence import estimator_state, load_estimator
-    from .semantic import OutOfVocabularyError, WordVectors
+    from ..model import ZeroShotClassifier
+    from ..model.persistence import estimator_state, load_estimator
+    from ..semantic import OutOfVocabularyError, WordVectors
 
     config.check_classes(dataset.class_names)
     words = words or WordVectors.from_glove_package()
@@ -158,8 +158,8 @@ def pairs_matrix(config: Config, dataset, features, statistics=None, words=None,
     Each cell is the model's own figure for that pair held out (``evaluation.all_pairs_matrix``); the
     held-out classes of ``config`` do not matter. Cached on disk by features, mapping, word vectors and seed.
     """
-    from .evaluation import all_pairs_matrix
-    from .semantic import WordVectors
+    from ..evaluation import all_pairs_matrix
+    from ..semantic import WordVectors
 
     words = words or WordVectors.from_glove_package()
     key = make_key(kind="pairs", features=features.key, mapping=config.mapping, words=words.fingerprint,
@@ -209,7 +209,7 @@ def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
     dict
         ``features``, ``statistics``, ``fit``, ``pairs`` (when asked) and ``total``, in seconds.
     """
-    from .features import make_extractor
+    from ..features import make_extractor
 
     extractor = make_extractor(config.features, config.feature_params_dict or None)
     n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
