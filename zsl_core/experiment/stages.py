@@ -15,7 +15,7 @@ __all__ = ["MODEL_VERSION", "VALIDATION_FRACTION", "load_data", "load_features",
            "pairs_matrix", "estimate_seconds"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 
 
 

@@ -217,9 +217,10 @@ class SoftmaxRegression:
     Cs : sequence of float or None
         The path. Default: the ``C`` values whose per-sample penalty on the subsample is
         ``λ ∈ {3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4}``.
-    max_iter : int, default 8
-        L-BFGS iterations of the final fit, warm-started from the path's best solution (on CIFAR-10
-        EfficientNet features 8, 15, 25 and 60 iterations gave held-out accuracies 0.848–0.851).
+    max_iter : int, default 15
+        L-BFGS iterations of the final fit, warm-started from the path's best solution. On CIFAR-10
+        EfficientNet features (cat + truck held out) the objective after 8, 15 and 100 iterations was 0.3159,
+        0.3116 and 0.3105: 8 stop well short of the optimum, 15 come within 0.4 %.
     path_iter : int, default 6
         L-BFGS iterations per (warm-started) path point; 6 and 10 chose the same ``C`` on CIFAR-10
         EfficientNet features.
@@ -257,7 +258,7 @@ class SoftmaxRegression:
     #: Default path as the per-sample penalty on the selection subsample.
     DEFAULT_LAMBDAS = (3e-1, 1e-1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
 
-    def __init__(self, C=None, Cs=None, max_iter=8, path_iter=6, selection_size=4000, precision="auto",
+    def __init__(self, C=None, Cs=None, max_iter=15, path_iter=6, selection_size=4000, precision="auto",
                  random_state=0):
         self.C = C
         self.Cs = Cs
