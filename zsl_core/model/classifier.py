@@ -397,7 +397,7 @@ class ZeroShotClassifier:
             # Only the seen rows are read; the split of each class does not depend on the others.
             seen_rows = np.flatnonzero(np.isin(y, seen_idx))
             statistics = ClassStatistics(self.validation_fraction, self.random_state).fit(
-                np.take(X, seen_rows, axis=0), y[seen_rows], n_classes=C)
+                np.take(X, seen_rows, axis=0), y[seen_rows], n_classes=C, grams=self.mapping == "linear")
             fit_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "fit")]
             val_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "val")]
         else:

@@ -90,7 +90,8 @@ class ClassStatistics:
         self.random_state = random_state
         self.gram_dtype = gram_dtype
 
-    def fit(self, X, y, n_classes: int | None = None, progress: Progress = None) -> "ClassStatistics":
+    def fit(self, X, y, n_classes: int | None = None, progress: Progress = None,
+            grams: bool = True) -> "ClassStatistics":
         """One pass over the rows of ``X``, class by class.
 
         Parameters
@@ -103,6 +104,9 @@ class ClassStatistics:
             ``C``; default ``y.max() + 1``.
         progress : callable(step, done, total) or None
             Step ``"Class statistics"``, one tick per class.
+        grams : bool, default True
+            Also the Gram matrices (what a ridge map needs; ``n d²`` work). Without them the statistics still
+            give the split and the standardisation (what the tanh net and the softmax need).
 
         Returns
         -------
@@ -139,8 +143,9 @@ class ClassStatistics:
         counts = np.zeros((C, 2), dtype=np.int64)
         sums = np.zeros((C, 2, d))
         squares = np.zeros((C, 2, d))
-        grams = np.zeros((C, d, d), dtype=gram_dtype)
-        val_grams = np.zeros((C, d, d), dtype=np.float64) if d <= 4096 else np.zeros(0)
+        keep_grams = grams
+        grams = np.zeros((C, d, d) if keep_grams else (0,), dtype=gram_dtype)
+        val_grams = np.zeros((C, d, d), dtype=np.float64) if keep_grams and d <= 4096 else np.zeros(0)
         shift32 = torch.from_numpy(shift.astype(np.float32))
         for c in range(C):
             rows_c = np.flatnonzero(y == c)
@@ -154,7 +159,7 @@ class ClassStatistics:
                 Xc -= shift32
                 sums[c, p] = Xc.sum(0, dtype=torch.float64).numpy()
                 squares[c, p] = (Xc * Xc).sum(0, dtype=torch.float64).numpy()
-                if p == 0:
+                if p == 0 and grams.size:
                     grams[c] = (Xc.T @ Xc).numpy()
                 elif val_grams.size:
                     val_grams[c] = (Xc.T @ Xc).numpy()
@@ -278,6 +283,8 @@ class ClassStatistics:
 
     def _gram_sum(self, classes) -> np.ndarray:
         """``Σ_c grams_[c]`` in float64 (a fresh array)."""
+        if not self.grams_.size:
+            raise ValueError("these class statistics were computed without Gram matrices (grams=False)")
         classes = list(np.asarray(classes, dtype=np.int64))
         out = np.array(self.grams_[classes[0]], dtype=np.float64, copy=True)
         for c in classes[1:]:
