@@ -93,8 +93,9 @@ with col_verdict:
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**Top classes** (probabilities of Eq. 2 at this threshold; orange = held out)")
-    top = np.argsort(-result["proba"])[:5]
-    st.plotly_chart(figures.probability_bars([names[i] for i in top], result["proba"][top], run.unseen_names),
+    proba = np.array([result["probabilities"][name] for name in names])
+    top = np.argsort(-proba)[:5]
+    st.plotly_chart(figures.probability_bars([names[i] for i in top], proba[top], run.unseen_names),
                     key="proba_bars", width="stretch")
     near = pipeline.nearest_words(tuple(float(v) for v in result["mapped"]), 10)
     st.markdown("**Nearest words in the whole GloVe vocabulary** (400,000 words, cosine similarity to where "
