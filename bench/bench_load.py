@@ -168,7 +168,7 @@ class Server:
     def cpu_seconds(self) -> float:
         return sum(_cpu_seconds(p) for p in self.pids())
 
-    def close(self) -> None:
+    def close(self, keep_log: bool = False) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -177,6 +177,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
         self.log.close()
+        if keep_log:
+            log(f"server log: {self.log.name}")
+        else:
+            Path(self.log.name).unlink(missing_ok=True)
 
 
 class Monitor:
@@ -271,8 +275,10 @@ class Profiler:
         if not self.out.exists():
             log(f"--profile: py-spy wrote nothing: {err[-500:]}")
             return None
+        text = self.out.read_text()
+        shutil.rmtree(self.out.parent, ignore_errors=True)
         inclusive, own, leaf_lib, ours_leaf, total = {}, {}, {}, {}, 0
-        for line in self.out.read_text().splitlines():
+        for line in text.splitlines():
             stack, _, count = line.rpartition(" ")
             if not stack or not count.isdigit():
                 continue
@@ -839,14 +845,29 @@ async def sweep(port: int, args, server: Server) -> dict:
         finally:
             await visitor.close()
 
+    async def sample() -> None:  # the transient peaks fall between two finished runs
+        while True:
+            peak[0] = max(peak[0], server.memory_kb()[0] / 1024)
+            await asyncio.sleep(0.25)
+
+    peak = [points[0][1]]
+    sampler = asyncio.create_task(sample())
     await asyncio.gather(*(worker(i) for i in range(args.sweep_sessions)))
-    counts, rss = np.array([c for c, _ in points], float), np.array([r for _, r in points])
-    slope = float(np.polyfit(counts, rss, 1)[0]) if len(points) > 2 else None
+    seconds = time.perf_counter() - t0
+    await asyncio.sleep(5)  # let the last fits' working memory go
+    sampler.cancel()
+    rss = np.array([r for _, r in points] + [server.memory_kb()[0] / 1024])
+    sets = len(points) - 1
+    # RSS climbs while fits run and falls back when their memory is returned (a sawtooth), so growth is read
+    # from the troughs: the lowest RSS in the first and in the second half of the sweep.
+    half = max(1, sets // 2)
+    first, second = rss[1: half + 1], rss[half + 1: -1]
     return {
-        "sets": len(points) - 1, "sessions": args.sweep_sessions, "seconds": round(time.perf_counter() - t0, 1),
-        "rss_before_mb": round(rss[0], 1), "rss_after_mb": round(rss[-1], 1), "rss_max_mb": round(rss.max(), 1),
-        "mb_per_run": round(slope, 2) if slope is not None else None,
-        "cap_entries": SLOT_CAP, "growth_allowed_by_cap_mb": round(slope * SLOT_CAP) if slope else None,
+        "sets": sets, "sessions": args.sweep_sessions, "seconds": round(seconds, 1),
+        "rss_before_mb": round(rss[0], 1), "rss_after_mb": round(rss[-1], 1), "rss_peak_mb": round(peak[0], 1),
+        "rss_trough_first_half_mb": round(first.min(), 1) if len(first) else None,
+        "rss_trough_second_half_mb": round(second.min(), 1) if len(second) else None,
+        "cap_entries": SLOT_CAP,
         "held_out_change_p50_s": pct(results.times["held_out"], 50),
         "held_out_change_p95_s": pct(results.times["held_out"], 95),
         "errors": len(results.errors), "crosstalk": len(results.crosstalk), "error_examples": results.errors[:4],
@@ -884,15 +905,16 @@ def level(n: int, args, env: dict[str, str]) -> dict:
         client_cpu = time.process_time() - client_cpu
         rss_end, hwm = server.memory_kb()
         swept = None
-        if args.sweep > 0:
+        if args.sweep > 0 and n == max(args.levels):  # once, after the largest N
             if spy is not None:  # the hot spots are those of the tour, not of the sweep
                 hot = spy.stop(results.times)
                 spy = None
             log(f"N={n}: memory sweep, {args.sweep} new held-out sets by {args.sweep_sessions} sessions ...")
             swept = asyncio.run(sweep(server.port, args, server))
             log(f"  sweep: {swept['sets']} new runs in {swept['seconds']} s, RSS {swept['rss_before_mb']} -> "
-                f"{swept['rss_after_mb']} MB ({swept['mb_per_run']} MB per cached run; the cache's "
-                f"{SLOT_CAP} entries allow ~{swept['growth_allowed_by_cap_mb']} MB); held-out change p50 "
+                f"{swept['rss_after_mb']} MB, peak {swept['rss_peak_mb']} MB; lowest RSS in the first half "
+                f"{swept['rss_trough_first_half_mb']} MB, in the second {swept['rss_trough_second_half_mb']} MB; "
+                f"held-out change p50 "
                 f"{swept['held_out_change_p50_s']} s, p95 {swept['held_out_change_p95_s']} s; errors "
                 f"{swept['errors']}, cross-talk {swept['crosstalk']}")
             _, hwm = server.memory_kb()
@@ -901,7 +923,8 @@ def level(n: int, args, env: dict[str, str]) -> dict:
     finally:
         if spy is not None:
             spy.kill()
-        server.close()
+            shutil.rmtree(spy.out.parent, ignore_errors=True)
+        server.close(keep_log=args.keep_log)
     out = {
         "visitors": n,
         "wall_s": round(monitor.wall, 1),
@@ -1056,8 +1079,10 @@ def parse_args(argv=None):
                         help="a cache whose fitted models start empty (the rest linked to --cache), so every "
                              "held-out set is trained as in a class's first session")
     parser.add_argument("--sweep", type=int, default=0, metavar="K",
-                        help="after the tour, hold out K new sets of 3-4 classes and fit RSS against runs cached")
+                        help="after the largest N's tour, hold out K new sets of 3-4 classes and fit RSS against "
+                             "the number of runs cached")
     parser.add_argument("--sweep-sessions", type=int, default=10)
+    parser.add_argument("--keep-log", action="store_true", help="keep the server's log (its path is printed)")
     args = parser.parse_args(argv)
     args.think = tuple(float(v) for v in args.think.split(","))
     args.levels = [int(v) for v in args.visitors.split(",")]
