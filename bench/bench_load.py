@@ -123,6 +123,15 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def _die_with_parent() -> None:
+    """In the server's child process: get SIGTERM when the benchmark dies, however it dies (Linux)."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Server:
     """``streamlit run app.py`` on a free loopback port with the tests' settings; stops on ``close``."""
 
@@ -138,7 +147,7 @@ class Server:
             key, _, value = option.partition("=")
             command += [f"--{key}", value]
         self.proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.time() + start_timeout
         while True:
             try:
@@ -745,9 +754,11 @@ async def visitor_script(index: int, port: int, args, results: Results, deadline
         await asyncio.sleep(rng.uniform(*args.think))
 
     def slider_value():
-        # Distinct values per visitor where possible (0.1 % grid): the echo check can then tell sessions apart.
-        return round(rng.randrange(20, 900) / 10 + (index % 10) / 100, 1) if args.distinct else \
-            round(rng.uniform(2, 90), 1)
+        # 20.0 .. 88.9 % on the slider's 0.1 % grid, in tenths congruent to the visitor's index modulo 30, so
+        # that no two of 30 visitors ever pick the same value and the echo check can tell them apart.
+        if args.distinct:
+            return round(20 + (rng.randrange(23) * 30 + index % 30) / 10, 1)
+        return round(rng.uniform(2, 90), 1)
 
     done = 0
     try:
@@ -1090,7 +1101,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> dict:
+    import signal
+
     args = parse_args(argv)
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the server is stopped and temporary files removed.
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
     if not data_path().exists():
         sys.exit(f"test data {data_path()} not found (set ZSL_TEST_DATA)")
     env = environment()
