@@ -2,8 +2,9 @@
 
 Usage::
 
-    python bench/bench_load.py                       # N = 1, 10, 30; a few minutes on 2 cores
-    python bench/bench_load.py --visitors 30 --rounds 3 --profile
+    python bench/bench_load.py                       # N = 1, 10, 30; 5-10 minutes on 2 cores
+    python bench/bench_load.py --fresh-models --profile --sweep 60   # the issue's figures; about 15 minutes
+    python bench/bench_load.py --visitors 30 --option runner.postScriptGC=false   # try a server setting
 
 Loopback only, bounded in count and time, stopping by itself. For each N it starts ``streamlit run app.py`` on a
 free 127.0.0.1 port with the tests' small settings (``zsl_app.testing.environment``: 100 train / 40 test images
@@ -22,8 +23,12 @@ disconnects, failed uploads, runs not finished within ``--timeout``. Cross-talk:
 see its own held-out set (the multiselect's value echoed by the server and every "a + b" held-out set named in
 the page's text and metric help), its own slider value (the slider's echo and the "Called novel" metric) and its
 own photo (the file name in the image caption). Memory: resident size of the server process and its children
-(``VmRSS`` sampled, ``VmHWM`` at the end). With ``--profile``, ``py-spy`` samples the server while the visitors
-run and the hot spots are printed (thread-time per app function, and where the samples fell).
+(``VmRSS`` sampled, ``VmHWM`` at the end); ``--sweep K`` then holds out K new sets of 3-4 classes from 10
+sessions and reads the lowest RSS of each half (fits make RSS climb and fall back, so growth shows in the
+troughs). ``--fresh-models`` starts each N with no fitted model on disk (every held-out set is trained, as in
+a class's first lesson); without it, models fitted by earlier runs are read from the cache. With
+``--profile``, ``py-spy`` samples the thread holding the GIL while the visitors run, and the hot spots are
+printed (Python time per app function, and where the samples fell).
 
 Why the websocket protocol rather than Playwright pages: a headless Chromium costs 150-300 MB and a core's worth
 of layout and Plotly rendering per page, so 30 of them would measure the browsers, not the server, on this

@@ -4,7 +4,8 @@ Runs ``bench/bench_load.py``'s own level function with N = 2 and one short tour 
 Threshold page, two slider moves, another held-out pair, a slider move, the Classify page, an upload), against a
 real ``streamlit run`` on a free loopback port with the tests' small settings. Asserts that every interaction
 finished without errors and that each session saw only its own held-out set, slider value and photo — and
-that those checks really ran. Skipped when the test data is missing. About 40-60 s on 2 cores.
+that those checks really ran (skipped when the test data is missing; 30-60 s on 2 cores). A second
+test feeds the checks another session's values and expects each to be reported.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from zsl_app.testing import REPO, data_path, environment
 
-pytestmark = pytest.mark.skipif(not data_path().exists(),
+needs_data = pytest.mark.skipif(not data_path().exists(),
                                 reason=f"test data {data_path()} not found (set ZSL_TEST_DATA)")
 
 
@@ -29,6 +30,7 @@ def bench_load():
     return module
 
 
+@needs_data
 def test_two_visitors_no_errors_no_crosstalk(bench_load):
     args = bench_load.parse_args(["--visitors", "2", "--rounds", "1", "--moves", "2", "--think", "0.2,0.5",
                                   "--ramp", "0.5", "--timeout", "120", "--time-limit", "150"])
