@@ -213,3 +213,28 @@ def test_model_unseen_centres(fitted, data):
     np.testing.assert_allclose(word.unseen_centers_, V[[4, 5]])
     with pytest.raises(ValueError, match="unseen_centers"):
         ZeroShotClassifier(unseen_centers="mean").fit(X, y, NAMES, ["ab"], class_vectors=V)
+
+
+def test_overlapping_single_threaded_blocks_restore_the_thread_count():
+    """Two fits in two sessions overlap: the process must get its thread count back when both are done."""
+    import threading
+
+    import torch
+
+    from zsl_core.model.softmax import _torch_threads
+
+    before = torch.get_num_threads()
+    inside, release = threading.Event(), threading.Event()
+
+    def first():
+        with _torch_threads(1):
+            inside.set()
+            release.wait(5)
+
+    t = threading.Thread(target=first)
+    t.start()
+    inside.wait(5)
+    with _torch_threads(1):  # enters while the first block holds the count at 1 ...
+        release.set()
+        t.join(5)            # ... and the first block leaves before this one
+    assert torch.get_num_threads() == before

@@ -5,6 +5,7 @@ Solved by a small in-house L-BFGS (:func:`lbfgs`) on torch float32 (or bfloat16)
 
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -46,15 +47,32 @@ _PRECOND_MAX_DIM = 4096
 
 @contextmanager
 def _torch_threads(n: int):
-    """Run a block with ``n`` torch threads. A loop of many small tensor operations is latency-bound: on a
-    shared two-core machine every parallel region can wait a scheduler quantum for its second thread
-    (measured: 8 ms for a 4000 × 8 log-softmax with two threads under load, 0.3 ms with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(n, before)))
+    """Run a block with at most ``n`` torch threads. A loop of many small tensor operations is latency-bound:
+    on a shared two-core machine every parallel region can wait a scheduler quantum for its second thread
+    (measured: 8 ms for a 4000 × 8 log-softmax with two threads under load, 0.3 ms with one).
+
+    torch's thread count is process-wide, and a server fits models for several sessions at once: the first
+    block to enter saves the count and the last to leave restores it (save/restore per block would let two
+    overlapping fits leave the process at one thread for good).
+    """
+    global _THREAD_USERS, _THREADS_SAVED
+    with _THREAD_LOCK:
+        if _THREAD_USERS == 0:
+            _THREADS_SAVED = torch.get_num_threads()
+            torch.set_num_threads(max(1, min(n, _THREADS_SAVED)))
+        _THREAD_USERS += 1
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREAD_LOCK:
+            _THREAD_USERS -= 1
+            if _THREAD_USERS == 0:
+                torch.set_num_threads(_THREADS_SAVED)
+
+
+_THREAD_LOCK = threading.Lock()
+_THREAD_USERS = 0
+_THREADS_SAVED = 1
 
 
 def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1e-6,
