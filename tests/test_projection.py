@@ -95,3 +95,13 @@ def test_nearest_points_by_cosine():
     assert nearest_points(P, np.array([0.0, 1.0]), 10).tolist()[:2] == [1, 2]
     with pytest.raises(ValueError):
         nearest_points(P, np.zeros(3), 1)
+
+
+def test_place_puts_new_points_where_pca_view_put_the_inputs():
+    from zsl_core.projection import pca_view, place
+
+    rng = np.random.default_rng(0)
+    mapped, vectors = rng.normal(size=(30, 5)), rng.normal(size=(4, 5))
+    view = pca_view(mapped, vectors)
+    np.testing.assert_allclose(place(view, mapped), view["points"])
+    np.testing.assert_allclose(place(view, vectors[0]), view["stars"][:1])

@@ -20,7 +20,7 @@ import numpy as np
 from .cache import Progress, report
 
 __all__ = ["project", "METHODS", "STEPS", "sample_rows", "pca_view", "balanced_sample", "nearest_points",
-           "estimate_projection_seconds"]
+           "estimate_projection_seconds", "place"]
 
 METHODS = ("tsne", "umap")
 
@@ -106,7 +106,7 @@ def estimate_projection_seconds(method: str, n: int) -> float:
     """
     n = max(int(n), 1)
     if method == "tsne":
-        return 1.0 + 1.2e-3 * n * np.log2(n + 1)
+        return 1.0 + 2.5e-3 * n * np.log2(n + 1)
     return 10.0 + 8e-3 * n
 
 
@@ -208,6 +208,12 @@ def pca_view(mapped, class_vectors) -> dict[str, np.ndarray]:
     components = vt[:2]
     return {"mean": mean, "components": components, "points": (mapped - mean) @ components.T,
             "stars": (vectors - mean) @ components.T}
+
+
+def place(view: dict, points) -> np.ndarray:
+    """New points (n, D) or (D,) of word space in a :func:`pca_view`: (n, 2)."""
+    points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+    return (points - view["mean"]) @ np.asarray(view["components"]).T
 
 
 def balanced_sample(labels, k: int, seed: int = 0) -> np.ndarray:

@@ -93,7 +93,8 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
     pairs : list of (int, int) or None
         Only these pairs (default: all ``C (C-1) / 2``).
     progress : callable(step, done, total) or None
-        Step ``"Held-out pairs"``, one tick per pair.
+        Step ``"Held-out pairs"``, one tick per pair; a non-linear map also reports its own fit's steps as
+        ``"Held-out pairs (k of P) · <step>"``, so an hour of 2-layer fits shows progress within each pair.
 
     Returns
     -------
@@ -116,7 +117,12 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
         if rows.any():
             model = ZeroShotClassifier(mapping=mapping, mapping_params=mapping_params, unseen_centers=unseen_centers,
                                        validation_fraction=validation_fraction, random_state=random_state)
-            model.fit_mapping(X_train, y_train, names, [a, b], class_vectors=class_vectors, statistics=statistics)
+            inner = None
+            if progress is not None and mapping != "linear":  # a slow fit: its own steps, named by pair
+                inner = (lambda step, done, total, k=i + 1:
+                         progress(f"Held-out pairs ({k} of {len(pairs)}) · {step}", done, total))
+            model.fit_mapping(X_train, y_train, names, [a, b], class_vectors=class_vectors, statistics=statistics,
+                              progress=inner)
             F = model.map(X_test[rows])
             d = ((F[:, None, :] - model.unseen_centers_[None]) ** 2).sum(2)
             pred = model.unseen_[np.argmin(d, axis=1)]
