@@ -146,7 +146,9 @@ with col_photo:
             notes.append(f"the model keeps only the centre square (outlined, {prep['kept_share']:.0%} of the photo)")
         if prep["transparent"]:
             notes.append("transparent parts are filled with white")
-        st.image(shown, width=200, caption=label + (": " + "; ".join(notes) if notes else ""))
+        st.image(shown, width=200, caption=label)
+        if notes:
+            st.caption("What happens to it: " + "; ".join(notes) + ".")
     else:
         st.image(images.enlarge(image, 200), width=200, caption=label)
 with col_small:
