@@ -191,3 +191,49 @@ def test_paper_features_option_trains():
     assert any("no outside data" in c.value for c in at.sidebar.caption), "the note on what the features have seen"
     at.radio(key="features").set_value("efficientnet").run()
     assert any("ImageNet" in c.value for c in at.sidebar.caption)
+
+
+def zipped_image_folder(broken: int = 2) -> bytes:
+    """A small image-folder dataset as a ZIP, made here (random colours per class) with ``broken`` bad files."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for c, name in enumerate(["cat", "dog", "ship", "truck"]):
+            base = rng.integers(0, 255, 3)
+            for split, count in (("train", 30), ("test", 6)):
+                for i in range(count):
+                    pixels = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+                    out = io.BytesIO()
+                    Image.fromarray(pixels).save(out, format="PNG")
+                    z.writestr(f"pets/{split}/{name}/{i}.png", out.getvalue())
+        for i in range(broken):
+            z.writestr(f"pets/train/dog/broken{i}.jpg", b"not a picture")
+    return buffer.getvalue()
+
+
+def test_uploaded_dataset_trains_and_its_warnings_are_shown():
+    """Issue 7, app side: a zipped image folder instead of a server path; skipped files are counted."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.file_uploader(key="data_upload").set_value(("pets.zip", zipped_image_folder(), "application/zip"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("pets" in c.value and "120 training" in c.value for c in at.sidebar.caption), \
+        [c.value for c in at.sidebar.caption]
+    warned = " ".join(w.value for w in at.sidebar.warning)
+    assert "2" in warned and "broken0.jpg" in warned, warned
+    assert at.metric, "a model trained on the upload"
+
+
+def test_a_bad_dataset_upload_gets_a_message_not_a_traceback():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.file_uploader(key="data_upload").set_value(("notes.zip", b"PK\x03\x04 garbage" * 10,
+                                                           "application/zip"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Cannot use this upload" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    assert at.metric, "the page goes on with the dataset it had"
