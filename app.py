@@ -63,16 +63,16 @@ def headline(run, h: dict) -> None:
                            f"{pair_note}")
     else:
         top[1].markdown(f"**Held-out only**  \n{d['zero_shot']}")
-    top[2].metric(f"Call nothing unseen ({n}-way)", f"{h['call_nothing_unseen']:.1%}",
-                  help=f"Test images: {d['call_nothing_unseen']} What any novelty gate must beat.")
+    top[2].metric("Call nothing unseen", f"{h['call_nothing_unseen']:.1%}",
+                  help=f"{n}-way. Test images: {d['call_nothing_unseen']} What any novelty gate must beat.")
     bottom = st.columns(3)
-    bottom[0].metric(f"Full model, gated ({n}-way)", f"{at['overall']:.1%}",
+    bottom[0].metric("Full model, gated", f"{at['overall']:.1%}",
                      delta=f"{h['gate_gain'] * 100:+.1f} pts vs calling nothing unseen",
-                     help=f"Test images: {d['at_threshold']}")
-    bottom[1].metric("Seen images, full model", f"{at['seen']:.1%}",
+                     help=f"{n}-way. Test images: {d['at_threshold']}")
+    bottom[1].metric("Seen, full model", f"{at['seen']:.1%}",
                      help=f"Test images of the {n_s} seen classes ({h['n_seen']:,}) through the full model at the "
                           f"model's own threshold: some are wrongly called novel.")
-    bottom[2].metric("Held-out images, full model", f"{at['unseen']:.1%}",
+    bottom[2].metric("Held-out, full model", f"{at['unseen']:.1%}",
                      help=f"Test images of {held} ({h['n_unseen']:,}) through the full model at the model's own "
                           f"threshold: right only if called novel and then named correctly.")
     gain = h["gate_gain"]

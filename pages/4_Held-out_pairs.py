@@ -66,24 +66,15 @@ table = pd.DataFrame({"pair": pair_labels, "accuracy_2way": rel["accuracy"],
                       "nearest_seen_a": [names[a] for a, _ in rel["nearest"]],
                       "nearest_seen_b": [names[b] for _, b in rel["nearest"]],
                       "min_cosine_to_nearest_seen": rel["support"]})
-left, right = st.columns(2)
-with left:
-    charts.show(
-        figures.pair_heatmap(matrix, names, "2-way zero-shot accuracy of each held-out pair", "accuracy",
-                             zmin=0.0, zmax=1.0, colorscale="RdBu", highlight=current, clickable=True),
-        "pairs_heatmap", "pairs-accuracy", table, on_select=_on_heatmap_select, selection_mode="points")
-    st.caption(f"Test split of {data.name}: the held-out pair's test images, each given the nearer of the two "
-               f"prototypes; {config.features} features, {config.mapping} mapping trained on the other "
-               f"{len(names) - 2} classes. Scale from 0 to 100 %: white = chance (50 %), red = worse than chance. "
-               f"Click a cell to hold that pair out.")
-with right:
-    charts.show(
-        figures.pair_heatmap(cos, names, "Cosine similarity of the two classes' word vectors", "cosine",
-                             zmin=float(np.min(cos)), zmax=float(np.max(cos[~np.eye(len(names), dtype=bool)])),
-                             colorscale="Oranges", highlight=current),
-        "pairs_cosine", "pairs-cosine", pd.DataFrame(cos, index=names, columns=names).reset_index())
-    st.caption("GloVe 6B 50-d. High = the two held-out words are close to each other, so the pair is hard to "
-               "tell apart in word space.")
+# Full width: at 1,024 px two heatmaps side by side left ~11 px per cell (issue 9's projector layout).
+charts.show(
+    figures.pair_heatmap(matrix, names, "2-way zero-shot accuracy of each held-out pair", "accuracy",
+                         zmin=0.0, zmax=1.0, colorscale="RdBu", highlight=current, clickable=True),
+    "pairs_heatmap", "pairs-accuracy", table, on_select=_on_heatmap_select, selection_mode="points")
+st.caption(f"Test split of {data.name}: the held-out pair's test images, each given the nearer of the two "
+           f"prototypes; {config.features} features, {config.mapping} mapping trained on the other "
+           f"{len(names) - 2} classes. Scale from 0 to 100 %: white = chance (50 %), red = worse than chance. "
+           f"Click a cell to hold that pair out.")
 
 below = rel["below_chance"]
 if below:
@@ -94,6 +85,15 @@ if below:
         f"{len(names) - 2} classes only, sends these images to the wrong side of the line between the two "
         f"prototypes (for two vehicles or two animals the seen neighbours pull both the same way). With only "
         f"two candidates, a map that is systematically wrong scores below 50 %.")
+
+with st.expander("Word-vector similarity of every pair", expanded=False):
+    charts.show(
+        figures.pair_heatmap(cos, names, "Cosine similarity of the two classes' word vectors", "cosine",
+                             zmin=float(np.min(cos)), zmax=float(np.max(cos[~np.eye(len(names), dtype=bool)])),
+                             colorscale="Oranges", highlight=current),
+        "pairs_cosine", "pairs-cosine", pd.DataFrame(cos, index=names, columns=names).reset_index())
+    st.caption("GloVe 6B 50-d. High = the two held-out words are close to each other, so the pair is hard to "
+               "tell apart in word space.")
 
 c1, c2 = st.columns([3, 2])
 highlight = pairs.index(current) if current in pairs else None

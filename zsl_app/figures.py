@@ -254,14 +254,15 @@ def pair_heatmap(matrix: np.ndarray, class_names: list[str], title: str, colorba
     hover = "%{y} + %{x}: %{z:" + fmt + "}<extra></extra>"
     fig = go.Figure(go.Heatmap(
         z=shown, x=class_names, y=class_names, text=text, texttemplate="%{text}", textfont=dict(size=10),
-        colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=colorbar), hoverongaps=False,
+        colorscale=colorscale, zmin=zmin, zmax=zmax, colorbar=dict(title=colorbar, thickness=14),
+        hoverongaps=False,
         hovertemplate=hover, hoverinfo="skip" if clickable else None))
     if clickable:
         cells = [(i, j) for i in range(len(class_names)) for j in range(len(class_names)) if i != j]
         fig.add_trace(go.Scatter(
             x=[class_names[j] for _, j in cells], y=[class_names[i] for i, _ in cells], mode="markers",
             customdata=[[i, j] for i, j in cells], showlegend=False, name="cells",
-            marker=dict(symbol="square", size=28, opacity=0), selected=dict(marker=dict(opacity=0)),
+            marker=dict(symbol="square", size=20, opacity=0), selected=dict(marker=dict(opacity=0)),
             unselected=dict(marker=dict(opacity=0)), text=[format(shown[i, j], fmt) for i, j in cells],
             hovertemplate="%{y} + %{x}: %{text} — click to hold this pair out<extra></extra>"))
     if highlight is not None:
@@ -290,7 +291,7 @@ def similarity_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], highligh
                                  name=f"least-squares line (r = {r:.2f})", hoverinfo="skip"))
     fig.add_hline(y=0.5, line=dict(color="#ef4444", dash="dot", width=1), annotation_text="chance (50 %)",
                   annotation_position="bottom right", annotation_font=dict(size=11, color="#b91c1c"))
-    fig.update_xaxes(title="min over the pair of: cosine to its nearest seen class")
+    fig.update_xaxes(title="cosine to the nearest seen class (weaker of the two)")
     fig.update_yaxes(title="2-way zero-shot accuracy", tickformat=".0%")
     return _layout(fig, height, showlegend=True)
 
