@@ -61,8 +61,9 @@ def live(run: pipeline.Run, other) -> None:
                    help=f"{UNSEEN_HELP} ({n_unseen:,} images of {held}), at this threshold")
     row2 = st.columns(3)
     row2[0].metric("Overall accuracy", f"{at['overall']:.1%}",
-                   delta=f"{h['gate_gain'] * 100:+.1f} pts vs calling nothing unseen",
-                   help=f"all {n:,} test images, {C}-way, at this threshold")
+                   delta=f"{h['gate_gain'] * 100:+.1f} pts",
+                   help=f"all {n:,} test images, {C}-way, at this threshold; below it: points gained or lost "
+                        f"against calling nothing unseen")
     row2[1].metric("Call nothing unseen", f"{h['call_nothing_unseen']:.1%}",
                    help=f"test images: {h['describe']['call_nothing_unseen']} What any threshold must beat.")
     row2[2].metric("H (harmonic mean)", f"{at['H']:.1%}",
@@ -78,7 +79,7 @@ def live(run: pipeline.Run, other) -> None:
             icon=":material/balance:")
 
     paper_seen = PAPER["seen_accuracy"] if set(run.unseen_names) == {"cat", "truck"} else None
-    current = figures.tradeoff_curves(run.sweep, f"{SHORT[run.config.novelty]} (the current detector)", at,
+    current = figures.tradeoff_curves(run.sweep, f"{SHORT[run.config.novelty]} (current)", at,
                                       paper_seen, threshold.score_name(run.config.novelty),
                                       nothing=h["call_nothing_unseen"])
     if other is None:
@@ -89,7 +90,7 @@ def live(run: pipeline.Run, other) -> None:
         t_other = other.threshold_for_share(at["novel_fraction"])
         h_other = summary(other, t_other)
         charts.show(figures.tradeoff_curves(other.sweep,
-                                            f"{SHORT[other.config.novelty]} (for comparison, same share called novel)",
+                                            f"{SHORT[other.config.novelty]} (same share novel)",
                                             h_other["at_threshold"], paper_seen,
                                             threshold.score_name(other.config.novelty),
                                             nothing=h_other["call_nothing_unseen"]),

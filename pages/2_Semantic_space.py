@@ -131,7 +131,7 @@ novelty = np.asarray(run.scores.novelty)[rows]
 what = f"{METHODS[method]}, {len(rows):,} images"
 fig = figures.semantic_scatter(
     proj["xy"], proj["stars"], run.class_names, run.unseen_names, true, pred, novelty, t, colour_by,
-    title=f"{METHODS[method]}: {len(rows):,} mapped test images (● seen, ✕ held out), ★ word vectors",
+    title=f"{METHODS[method]} of {len(rows):,} mapped test images and the word vectors (★)",
     highlight=found, highlight_label=f"nearest to “{word}”" if word else "", focus_class=focus)
 st.session_state["_semantic_last"] = {"figure": fig, "what": what}
 table = pd.DataFrame({"test_row": rows, "x": proj["xy"][:, 0], "y": proj["xy"][:, 1],

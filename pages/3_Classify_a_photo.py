@@ -133,7 +133,7 @@ names = run.class_names + list(extra)
 candidates = run.unseen_names + list(extra)
 best = result["class"]
 
-col_photo, col_small, col_verdict = st.columns([2, 2, 3])
+col_photo, col_small, col_verdict = st.columns([1, 1, 2])
 with col_photo:
     st.markdown("**Your photo**" if raw is not None else "**The test image**")
     if raw is not None:
@@ -146,14 +146,14 @@ with col_photo:
             notes.append(f"the model keeps only the centre square (outlined, {prep['kept_share']:.0%} of the photo)")
         if prep["transparent"]:
             notes.append("transparent parts are filled with white")
-        st.image(shown, width=200, caption=label)
+        st.image(shown, width="stretch", caption=label)
         if notes:
             st.caption("What happens to it: " + "; ".join(notes) + ".")
     else:
-        st.image(images.enlarge(image, 200), width=200, caption=label)
+        st.image(images.enlarge(image, 224), width="stretch", caption=label)
 with col_small:
     st.markdown("**What the model sees**")
-    st.image(images.enlarge(image, 200), width=200, caption="32×32 pixels, enlarged without smoothing")
+    st.image(images.enlarge(image, 224), width="stretch", caption="32×32 pixels, enlarged without smoothing")
 with col_verdict:
     st.markdown("**Verdict**")
     if result["novel"]:
@@ -177,6 +177,7 @@ with c1:
     top = np.argsort(-proba)[:5]
     charts.show(figures.probability_bars([names[i] for i in top], proba[top], candidates), "proba_bars",
                 "probabilities", pd.DataFrame({"class": names, "probability": proba}))
+with c2:
     near = pipeline.nearest_words(tuple(float(v) for v in result["mapped"]), 10)
     st.markdown("**Nearest words in the whole GloVe vocabulary** (400,000 words, cosine similarity to where "
                 "the photo landed):")
@@ -186,12 +187,12 @@ with c1:
                 "held-out image)")
     st.image([images.enlarge(run.dataset.train_images[r], 64) for r in rows], width=64,
              caption=[run.class_names[int(run.dataset.train_labels[r])] for r in rows])
-with c2:
-    st.markdown("**Where it lands in the word space** (PCA of the 50-d space; dots: mapped test images; "
-                "hollow stars: your labels)")
-    view = pipeline.pca_view(run.key, run)
-    photo_xy = place(view, result["mapped"])[0]
-    extra_xy = place(view, pipeline.words().class_vectors(list(extra))) if extra else None
-    charts.show(figures.landing_figure(view["points"], view["labels"], view["stars"], photo_xy, run.class_names,
-                                       run.unseen_names, extra_xy=extra_xy, extra_names=list(extra)),
-                "landing", "landing")
+
+st.markdown("**Where it lands in the word space** (PCA of the 50-d space; dots: mapped test images; stars: the "
+            "classes' word vectors; hollow stars: your labels)")
+view = pipeline.pca_view(run.key, run)
+photo_xy = place(view, result["mapped"])[0]
+extra_xy = place(view, pipeline.words().class_vectors(list(extra))) if extra else None
+charts.show(figures.landing_figure(view["points"], view["labels"], view["stars"], photo_xy, run.class_names,
+                                   run.unseen_names, extra_xy=extra_xy, extra_names=list(extra), height=480),
+            "landing", "landing")

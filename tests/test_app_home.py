@@ -44,7 +44,7 @@ def test_honest_headline_calls_nothing_unseen_beside_the_gated_figure():
     m = metrics(at)
     assert m["Call nothing unseen"] == f"{nothing:.1%}"
     gated = next(x for x in at.metric if x.label == "Full model, gated")
-    assert gated.delta.startswith(f"{(overall - nothing) * 100:+.1f} pts")
+    assert gated.delta == f"{(overall - nothing) * 100:+.1f} pts"
     sentence = " ".join(i.value for i in at.info)
     verdict = "buys" if overall > nothing else "costs"
     assert f"the gate {verdict} {abs(overall - nothing) * 100:.1f} points" in sentence, sentence

@@ -341,6 +341,7 @@ def test_home_reads_at_projector_width(server, page, shots):
     open_page(page, server, "home")
     assert page.evaluate(CUT, '[data-testid="stMetricLabel"]') == []
     assert page.evaluate(CUT, '[data-testid="stMetricValue"]') == []
+    assert page.evaluate(CUT, '[data-testid="stMetricDelta"]') == []
     assert page.evaluate(CUT, f'{MAIN} [data-testid="stPageLink"]') == []
     text = page.locator(MAIN).inner_text()
     assert "Call nothing unseen" in text and "What the novelty gate" in text

@@ -67,12 +67,27 @@ def label_positions(xy: np.ndarray, others: np.ndarray | None = None) -> list[st
         for dx, dy, name in POSITIONS:
             spot = p + step * np.array([dx, dy]) * (1.6 if dx else 1.0)
             d = float(np.min(np.linalg.norm((obstacles - spot) * [1.0, 1.3], axis=1))) if len(obstacles) else 1.0
+            # A label pointing out of the plot near its edge would be cut off: only inward there.
+            if (p[0] > 0.85 and dx > 0) or (p[0] < 0.15 and dx < 0) or (p[1] > 0.92 and dy > 0) \
+                    or (p[1] < 0.08 and dy < 0):
+                d -= 1.0
             if d > best_d + 1e-9:
                 best, best_d = name, d
         dx, dy = next((a, b) for a, b, n in POSITIONS if n == best)
         placed.append(p + step * np.array([dx, dy]) * (1.6 if dx else 1.0))
         out.append(best)
     return out
+
+
+def padded_range(values, share: float = 0.12) -> list[float]:
+    """An axis range with ``share`` of the span added on each side, so labels at the edges are not cut."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return [-1.0, 1.0]
+    lo, hi = float(v.min()), float(v.max())
+    pad = (hi - lo) * share or 1.0
+    return [lo - pad, hi + pad]
 
 
 def decimate(n: int, max_points: int = 400) -> np.ndarray:
@@ -205,12 +220,16 @@ def semantic_scatter(xy: np.ndarray, star_xy: np.ndarray, class_names: list[str]
         text=[f"<b>{n}</b>" + (" (unseen)" if n in unseen else "") for n in class_names],
         textposition=label_positions(star_xy), textfont=dict(size=12, color="#111827"),
         hovertemplate="word vector of <b>%{text}</b><extra></extra>"))
-    fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
-    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False)
+    both = np.vstack([xy, star_xy])
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False, showgrid=False,
+                     range=padded_range(both[:, 0]))
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False, showgrid=False,
+                     range=padded_range(both[:, 1], 0.08))
     # No dragmode: Streamlit then pans on drag and selects on click (box / lasso are in the mode bar); with a
-    # lasso or box drag mode it would turn click-selection off.
-    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=45, b=10),
-                   legend=dict(orientation="v", x=1.01, y=1, xanchor="left", yanchor="top", font=dict(size=11)))
+    # lasso or box drag mode it would turn click-selection off. The legend goes under the plot: beside it, it
+    # took a third of the width at 1,024 px.
+    return _layout(fig, height, title=dict(text=title, font=dict(size=14)), margin=dict(l=10, r=10, t=40, b=10),
+                   legend=dict(orientation="h", x=0, y=-0.02, xanchor="left", yanchor="top", font=dict(size=11)))
 
 
 def selected_points(event) -> list[int]:
@@ -291,7 +310,7 @@ def similarity_scatter(x: np.ndarray, y: np.ndarray, labels: list[str], highligh
                                  name=f"least-squares line (r = {r:.2f})", hoverinfo="skip"))
     fig.add_hline(y=0.5, line=dict(color="#ef4444", dash="dot", width=1), annotation_text="chance (50 %)",
                   annotation_position="bottom right", annotation_font=dict(size=11, color="#b91c1c"))
-    fig.update_xaxes(title="cosine to the nearest seen class (weaker of the two)")
+    fig.update_xaxes(title="cosine to nearest seen class")
     fig.update_yaxes(title="2-way zero-shot accuracy", tickformat=".0%")
     return _layout(fig, height, showlegend=True)
 
@@ -371,6 +390,9 @@ def landing_figure(pts: np.ndarray, labels: np.ndarray, class_xy: np.ndarray, ph
     fig.add_annotation(x=photo_xy[0], y=photo_xy[1], text="<b>your photo</b>", showarrow=True, arrowhead=2,
                        ax=float(55 * direction[0]), ay=float(-40 * direction[1]), font=dict(size=12),
                        bgcolor="rgba(255,255,255,0.85)")
-    fig.update_xaxes(title="first principal component of the word space", showticklabels=False, zeroline=False)
-    fig.update_yaxes(title="second principal component", showticklabels=False, zeroline=False)
+    every = np.vstack([pts, stars, np.asarray(photo_xy)[None]])
+    fig.update_xaxes(title="first principal component of the word space", showticklabels=False, zeroline=False,
+                     range=padded_range(every[:, 0]))
+    fig.update_yaxes(title="second principal component", showticklabels=False, zeroline=False,
+                     range=padded_range(every[:, 1], 0.08))
     return _layout(fig, height, showlegend=False)

@@ -92,7 +92,8 @@ def confirm(key: str, plan: dict, what: str, alternative: str = "", container=No
 @contextlib.contextmanager
 def running(key: str, plan: dict, what: str, container=None):
     """Draw *Cancel* and one progress bar for the whole job; yield the bar (the engine's ``progress``)."""
-    box = (container or st).container(border=True)
+    holder = (container or st).empty()  # emptied when the work is over (a container's .empty() would add)
+    box = holder.container(border=True)
     box.markdown(f"**{what}** — {describe_plan(plan)}.")
     box.button("Cancel", key=f"cancel.{key}", icon=":material/cancel:", on_click=_cancel, args=(key,))
     bar = PlanProgress(plan, box)
@@ -100,5 +101,5 @@ def running(key: str, plan: dict, what: str, container=None):
         yield bar
     finally:
         bar.clear()
-    box.empty()
-    st.session_state.pop(f"_confirmed.{key}", None)
+        holder.empty()
+        st.session_state.pop(f"_confirmed.{key}", None)

@@ -722,8 +722,8 @@ def explain_verdict(run: Run, result: dict) -> dict:
         why = (f"It lands farther from the seen classes than {unusual:.0%} of their own test images do; the "
                f"threshold calls novel anything past {cutoff:.0%} of them, so it is called novel.")
     else:
-        why = (f"It lands closer to the seen classes than {1 - unusual:.0%} of their own test images do "
-               f"(the threshold calls novel only what lies past {cutoff:.0%} of them), so it is called familiar.")
+        why = (f"It lands farther from the seen classes than {unusual:.0%} of their own test images do; the "
+               f"threshold calls novel only what lies past {cutoff:.0%} of them, so it is called familiar.")
     names = ", ".join(candidates)
     if gate == "hard":
         if result["novel"]:
