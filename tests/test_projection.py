@@ -105,3 +105,48 @@ def test_place_puts_new_points_where_pca_view_put_the_inputs():
     view = pca_view(mapped, vectors)
     np.testing.assert_allclose(place(view, mapped), view["points"])
     np.testing.assert_allclose(place(view, vectors[0]), view["stars"][:1])
+
+
+@pytest.mark.parametrize("method,params", [("tsne", {"max_iter": 300}), ("umap", {"n_epochs": 500})])
+def test_a_projection_stopped_by_its_progress_callback_leaves_nothing_locked(method, params):
+    """The app's Cancel raises inside the progress callback; the next projection (another session's thread)
+    must not wait for ever on a lock the stopped one held (tqdm's write lock, for UMAP)."""
+    import threading
+
+    class Stop(BaseException):
+        pass
+
+    X, _ = blobs(n=1000)  # slow enough for ticks in the middle of the optimisation
+
+    def stop_early(step, done, total):
+        if 0 < done < total and total > 1:
+            raise Stop()
+
+    def first():
+        with pytest.raises(Stop):
+            project(X, method=method, random_state=0, progress=stop_early, **params)
+
+    t = threading.Thread(target=first)
+    t.start()
+    t.join(120)
+    from tqdm import tqdm
+
+    free = {}
+
+    def probe():  # tqdm's own write lock, as the next UMAP's bar would take it
+        lock = tqdm.get_lock()
+        free["th"] = lock.locks[-1].acquire(timeout=5)
+        if free["th"]:
+            lock.locks[-1].release()
+
+    checker = threading.Thread(target=probe, daemon=True)
+    checker.start()
+    checker.join(30)
+    assert free.get("th") is True, "tqdm's lock is still held by the stopped projection"
+    result = {}
+    second = threading.Thread(target=lambda: result.setdefault(
+        "Y", project(X, method=method, random_state=0, progress=lambda *a: None, **params)), daemon=True)
+    second.start()
+    second.join(180)
+    assert not second.is_alive(), "the second projection is stuck"
+    assert result["Y"].shape == (2000, 2)

@@ -80,18 +80,52 @@ class _Ticker:
             report(self.progress, self.step, min(self.done, self.total), self.total)
 
 
+def _release_tqdm_lock() -> None:
+    """Release tqdm's global write lock if this thread holds it.
+
+    ``tqdm.refresh`` takes the lock, writes, and releases it without a ``finally``: an exception raised while
+    writing (a progress callback that stops the work, e.g. the app's *Cancel*) would leave it held for ever,
+    and the next projection in any other thread would wait on it.
+    """
+    try:
+        from tqdm import tqdm
+
+        locks = list(getattr(tqdm.get_lock(), "locks", ()))
+    except Exception:  # noqa: BLE001 - no tqdm, nothing held
+        return
+    for lock in locks[::-1]:
+        owned = getattr(lock, "_is_owned", None)
+        if owned is None and hasattr(lock, "_semlock"):
+            owned = lock._semlock._is_mine
+        try:
+            if owned is not None and owned():
+                lock.release()
+        except Exception:  # noqa: BLE001 - best effort; never hide the original exception
+            pass
+
+
 class _TqdmFile:
-    """A file for tqdm to write to: each ``"k/n"`` it writes becomes a progress tick."""
+    """A file for tqdm to write to: each ``"k/n"`` it writes becomes a progress tick.
+
+    If the callback raises (the caller stops the work), tqdm's lock is released first and the file ignores
+    whatever tqdm writes afterwards (its clean-up).
+    """
 
     _count = re.compile(r"(\d+)/(\d+)")
 
     def __init__(self, ticker: _Ticker):
         self.ticker = ticker
+        self.stopped = False
 
     def write(self, text: str) -> int:
         found = self._count.findall(text)
-        if found:
-            self.ticker(int(found[-1][0]))
+        if found and not self.stopped:
+            try:
+                self.ticker(int(found[-1][0]))
+            except BaseException:
+                self.stopped = True
+                _release_tqdm_lock()
+                raise
         return len(text)
 
     def flush(self) -> None:
