@@ -153,8 +153,27 @@ def kept(key: str, default, options=None):
         elif value not in options:
             value = default
         st.session_state[store] = value
-    st.session_state[key] = st.session_state[store]
+    # Hand the value back only when the widget does not hold it already: writing a widget's state makes
+    # Streamlit send the value to the browser, and an echo arriving between two quick key presses undid one
+    # (ten presses of → on the threshold slider moved it by nine).
+    # On another page the widget is a new one and must be given the value.
+    page, drawn = _page(), KEEP_PREFIX + "page." + key
+    if (st.session_state.get(drawn) != page or key not in st.session_state
+            or st.session_state[key] != st.session_state[store]):
+        st.session_state[key] = st.session_state[store]
+    st.session_state[drawn] = page
     return {"key": key, "on_change": _copy_to_store, "args": (key,)}
+
+
+def _page() -> str | None:
+    """The page this run draws (its script hash), or ``None`` outside a script run."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return None if ctx is None else ctx.page_script_hash
+    except Exception:  # noqa: BLE001 - an internal API: without it, always hand the value back
+        return None
 
 
 def _copy_to_store(key: str) -> None:
