@@ -1,5 +1,7 @@
 """AppTest of the Home page (app.py), the shared sidebar, and the no-data page."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -104,8 +106,7 @@ def test_a_link_carries_the_setup_and_the_url_follows_the_sidebar():
     at.multiselect(key="unseen").set_value(["cat", "deer"]).run()
     assert at.query_params["unseen"] == "cat,deer" and at.query_params["novel"] == "25"
     assert "data" not in " ".join(at.query_params), "a link never carries a dataset path"
-    link = at.sidebar.get("code")
-    assert link and "unseen=cat%2Cdeer" in link[0].value
+    assert any("never a dataset path" in c.value for c in at.sidebar.caption)
 
 
 def test_presentation_mode_is_larger_and_has_fewer_controls():
@@ -237,3 +238,36 @@ def test_a_bad_dataset_upload_gets_a_message_not_a_traceback():
     assert not at.exception, at.exception
     assert any("Cannot use this upload" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
     assert at.metric, "the page goes on with the dataset it had"
+
+
+def test_an_unwritable_cache_is_said_once_without_the_servers_path(monkeypatch):
+    """Issue 7, app side: cache_warnings() reach the sidebar; on a shared server without the folder's path."""
+    import os
+
+    from zsl_core import cache
+
+    folder = os.environ["ZSL_CACHE_DIR"]
+    monkeypatch.setattr(cache, "cache_warnings", lambda: (cache.CacheWarning(Path(folder), "Read-only file system"),))
+    monkeypatch.setenv("ZSL_ALLOWED_DATA_DIRS", str(data_path().parent))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    warned = [w.value for w in at.sidebar.warning if "cache folder" in w.value]
+    assert len(warned) == 1 and "Read-only file system" in warned[0] and "Everything still works" in warned[0]
+    assert folder not in warned[0] and "$ZSL_CACHE_DIR" in warned[0], warned[0]
+
+
+def test_figure_helpers_keep_labels_apart_and_colours_distinct():
+    """Issue 9: UMAP's "dog" label sat on "cat (unseen)"; "your photo" on the frog star; correct / wrong
+    colouring used the palette's green and red, which are also class colours."""
+    from zsl_app import figures
+
+    close = np.array([[0.0, 0.0], [0.02, 0.01], [5.0, 5.0]])
+    a, b, _ = figures.label_positions(close)
+    assert a != b
+    assert figures.CORRECT_COLOUR not in figures.PALETTE and figures.WRONG_COLOUR not in figures.PALETTE
+    pts = np.random.default_rng(0).normal(size=(50, 2))
+    stars = np.array([[0.0, 0.0], [1.0, 1.0]])
+    fig = figures.landing_figure(pts, np.zeros(50, int), stars, np.array([0.05, 0.0]), ["frog", "cat"], ["cat"])
+    note = [x for x in fig.layout.annotations if "your photo" in x.text][0]
+    assert note.ax > 20 and abs(note.ay) < 40, "the label points away from the frog star (to the right)"
+    assert not any("your photo" in str(t.text) for t in fig.data), "no text label on top of the point"

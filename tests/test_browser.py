@@ -461,7 +461,8 @@ def test_semantic_space_search_click_then_box_keeps_the_clicked_image(server, pa
     shoot(page, shots, "semantic_click_then_box")
 
 
-def test_long_projection_shows_progress_and_can_be_cancelled(server, page, shots):
+def test_new_projection_asks_shows_iterations_and_keeps_the_last_picture(server, page, shots):
+    """Issue 9: t-SNE / UMAP showed "0 / 1 · estimating time left…" the whole time and the plot vanished."""
     open_page(page, server, "semantic")
     page.locator(f'{MAIN} [data-testid="stRadio"] label').filter(has_text="UMAP").click()
     page.wait_for_selector(START, timeout=120_000)
@@ -471,13 +472,32 @@ def test_long_projection_shows_progress_and_can_be_cancelled(server, page, shots
     page.locator(START).first.click()
     page.wait_for_selector("text=UMAP epochs", timeout=240_000)
     assert page.locator(".js-plotly-plot").count() >= 1, "the last picture stays while computing"
-    shoot(page, shots, "semantic_progress")
-    page.get_by_role("button", name="Cancel").click()
-    page.wait_for_selector("text=Cancelled", timeout=60_000)
+    shoot(page, shots, "semantic_progress", full_page=False)
     wait_idle(page)
-    assert page.locator(START).count() == 1 and page.locator(".js-plotly-plot").count() >= 1
-    shoot(page, shots, "semantic_cancelled")
     page.locator(f'{MAIN} [data-testid="stRadio"] label').filter(has_text="t-SNE").click()
+    wait_idle(page)
+
+
+def test_long_pairs_with_the_tanh_net_are_planned_and_can_be_cancelled(server, page, shots):
+    """Issue 9: the 2-layer tanh net's 45 pairs showed a spinner for what would take close to an hour."""
+    open_page(page, server, "pairs")
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.locator("label").filter(has_text="2-layer tanh net").click()
+    page.wait_for_selector(START, timeout=120_000)
+    wait_idle(page)
+    plan = page.locator(MAIN).inner_text()
+    assert "held-out pairs" in plan and "in all" in plan, plan[:1500]
+    shoot(page, shots, "pairs_plan", full_page=False)
+    page.locator(START).first.click()
+    page.wait_for_selector("text=Stage", timeout=240_000)
+    page.wait_for_selector("text=Held-out pairs (", timeout=240_000)  # progress inside a pair's fit
+    shoot(page, shots, "pairs_progress", full_page=False)
+    page.get_by_role("button", name="Cancel").click()
+    page.wait_for_selector("text=Cancelled", timeout=120_000)
+    wait_idle(page)
+    assert page.locator(START).count() == 1, "the plan is offered again; nothing half-done was kept"
+    shoot(page, shots, "pairs_cancelled", full_page=False)
+    sidebar.locator("label").filter(has_text="Linear (ridge)").click()
     wait_idle(page)
 
 
@@ -491,6 +511,24 @@ def test_numbers_download_as_csv(server, page, shots):
     assert head == "threshold,novel_fraction,seen,unseen,overall,H", head
     shoot(page, shots, "threshold_download_menu", full_page=False)
     page.keyboard.press("Escape")
+
+
+def test_copy_link_gives_this_setup_with_the_latest_threshold(server, page, shots):
+    open_page(page, server, "threshold")
+    thumb = page.locator(f'{MAIN} [data-testid="stSlider"] input[type="range"]').first
+    thumb.focus()
+    page.keyboard.press("End")  # 100 %: the slider reruns only its fragment, not the sidebar
+    wait_idle(page, settle=1.0)
+    box = page.frame_locator('[data-testid="stSidebar"] iframe').first
+    box.locator("#copy").click()
+    link = box.locator("#link").input_value()
+    assert link.startswith(server) and "unseen=" in link and "novel=100" in link, link
+    assert "data" not in link.split("?")[1], "never a dataset path"
+    assert box.locator("#done").inner_text() in ("Copied", "Select the link and copy it")
+    page.locator('[data-testid="stSidebar"] iframe').first.scroll_into_view_if_needed()
+    shoot(page, shots, "share_link", full_page=False)
+    page.keyboard.press("Home")
+    wait_idle(page)
 
 
 def test_a_shared_link_opens_the_prepared_setup_in_presentation_mode(server, page, shots):

@@ -122,8 +122,37 @@ def _data_warnings(data) -> None:
         text = state.public(str(warning))
         st.sidebar.warning(text[:1].upper() + text[1:], icon=":material/warning:")
     for warning in cache_warnings():
-        st.sidebar.warning(f"{state.public(str(warning))} — everything still works, but is recomputed each "
-                           f"time.", icon=":material/sd_card_alert:")
+        text = state.public(str(warning))
+        st.sidebar.warning(text[:1].upper() + text[1:] + ". Everything still works.",
+                           icon=":material/sd_card_alert:")
+
+
+#: The share box: the page's own address, read in the browser when it is shown or copied, so it always holds
+#: the latest threshold (the slider reruns only its fragment, which cannot redraw the sidebar). The copy uses
+#: the clipboard API where the page is a secure context (localhost, HTTPS) and a selected-text copy elsewhere
+#: (a classroom LAN on plain HTTP).
+SHARE_HTML = """
+<div style="font-family: sans-serif; font-size: 13px;">
+  <input id="link" readonly style="width: 100%; box-sizing: border-box; padding: 6px; font-size: 12px;
+         border: 1px solid #cbd5e1; border-radius: 6px; color: #111827;" aria-label="Link to this setup">
+  <button id="copy" style="margin-top: 6px; padding: 6px 12px; border: 1px solid #cbd5e1; border-radius: 6px;
+          background: white; cursor: pointer; font-size: 13px;">Copy link</button>
+  <span id="done" style="margin-left: 6px; color: #16a34a;"></span>
+</div>
+<script>
+  const field = document.getElementById("link");
+  const here = () => { try { return window.parent.location.href; } catch (e) { return window.location.href; } };
+  const show = () => { if (document.activeElement !== field) field.value = here(); };
+  show(); setInterval(show, 500);
+  document.getElementById("copy").addEventListener("click", async () => {
+    field.value = here();
+    let ok = false;
+    try { await navigator.clipboard.writeText(field.value); ok = true; } catch (e) {}
+    if (!ok) { field.focus(); field.select(); try { ok = document.execCommand("copy"); } catch (e) {} }
+    document.getElementById("done").textContent = ok ? "Copied" : "Select the link and copy it";
+  });
+</script>
+"""
 
 
 def _share_widgets() -> None:
@@ -132,16 +161,13 @@ def _share_widgets() -> None:
     present = sb.toggle("Presentation mode", **state.kept("present", False),
                         help="Larger type and fewer controls, for a projector (1,024 × 768 and up).")
     state.remember("present", present)
-    params = state.write_url()
-    with sb.popover("Copy a link to this setup", icon=":material/link:", width="stretch"):
-        base = st.context.url or ""
-        from urllib.parse import urlencode
+    state.write_url()
+    with sb:
+        import streamlit.components.v1 as components
 
-        link = f"{base}?{urlencode(params)}" if params else base
-        st.code(link or "(open the app in a browser to get its address)", language=None, wrap_lines=True)
-        st.caption("Copy it with the button at the right of the box. The link holds the sidebar's settings, the "
-                   "novelty threshold and presentation mode; never a dataset path (a link must not carry the "
-                   "server's file names).")
+        components.html(SHARE_HTML, height=82)
+    sb.caption("The link holds the sidebar's settings, the novelty threshold (once moved) and presentation "
+               "mode; never a dataset path (a link must not carry the server's file names).")
 
 
 def render() -> tuple[Config, object]:

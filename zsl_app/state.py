@@ -257,8 +257,16 @@ def url_params(values: dict) -> dict[str, str]:
 
 
 def current_setup() -> dict:
-    """The values that make up this session's setup, for the URL and the share link."""
-    return {key: get_kept(key) for key in URL_KEYS}
+    """The values that make up this session's setup, for the URL and the share link.
+
+    The threshold is left out while it is the model's own (nobody moved it): the link's receiver then gets
+    the model's own threshold too, whatever their model.
+    """
+    values = {key: get_kept(key) for key in URL_KEYS}
+    auto = st.session_state.get("_novel_pct_auto")
+    if auto is not None and values.get("novel_pct") == auto:
+        values["novel_pct"] = None
+    return values
 
 
 def write_url(values: dict | None = None) -> dict[str, str]:
