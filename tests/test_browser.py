@@ -39,6 +39,7 @@ PAGES = {"home": "", "threshold": "threshold", "semantic": "semantic-space", "cl
 READY = {"home": '[data-testid="stMetricValue"]', "classify": '[data-testid="stMain"] [data-testid="stRadio"]'}
 MAIN = '[data-testid="stMain"]'
 START = f'{MAIN} button:has-text("Start (")'
+VERDICT = f'{MAIN} [data-testid="stAlert"]:has-text("Novel"), {MAIN} [data-testid="stAlert"]:has-text("Seen class")'
 
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium); "
@@ -215,6 +216,12 @@ def metric_values(page) -> list[str]:
     return [m.inner_text() for m in page.locator('[data-testid="stMetricValue"]').all()]
 
 
+def wide_only(page) -> None:
+    """The first landing's checks of what was already there run at one size (the new features at both)."""
+    if page.zsl_width != "1400":
+        pytest.skip("checked at 1,400 px; the issue 9 features are checked at both sizes")
+
+
 def test_every_page_opens(server, page, shots):
     for name in PAGES:
         open_page(page, server, name)
@@ -222,6 +229,7 @@ def test_every_page_opens(server, page, shots):
 
 
 def test_slider_moves_the_figures(server, page, shots):
+    wide_only(page)
     open_page(page, server, "threshold")
     before = metric_values(page)
     thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
@@ -238,6 +246,7 @@ def test_slider_moves_the_figures(server, page, shots):
 
 
 def test_upload_gives_a_verdict(server, page, shots):
+    wide_only(page)
     from PIL import Image
 
     from zsl_core.data import load_dataset
@@ -248,7 +257,7 @@ def test_upload_gives_a_verdict(server, page, shots):
     path = Path(tempfile.mkdtemp()) / "cat.png"
     photo.resize((256, 256), Image.BICUBIC).save(path)
     page.locator(f'{MAIN} [data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.wait_for_selector("text=Verdict")
+    page.wait_for_selector(VERDICT)
     wait_idle(page)
     alerts = page.locator('[data-testid="stAlert"]').all_inner_texts()
     assert any("Novel" in a or "Seen class" in a for a in alerts), alerts
@@ -264,6 +273,7 @@ def test_upload_gives_a_verdict(server, page, shots):
 
 
 def test_pair_button_changes_the_held_out_set(server, page, shots):
+    wide_only(page)
     open_page(page, server, "pairs")
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Pair").locator("input").first
     box.click()
@@ -294,6 +304,7 @@ def test_heatmap_click_holds_out_that_pair(server, page, shots):
 
 
 def test_semantic_space_click_and_lasso_show_images(server, page, shots):
+    wide_only(page)
     open_page(page, server, "semantic")
     page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
     x, y = plot_point(page, 0, *first_image_point(page, 0))
@@ -391,9 +402,11 @@ def test_camera_snapshot_gives_a_verdict(server, page, shots):
     wait_idle(page)
     button = page.locator(f'{MAIN} [data-testid="stCameraInput"] button').filter(has_text="Take")
     button.wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)  # the fake camera's first frames
+    page.wait_for_function("""() => { const v = document.querySelector('[data-testid="stCameraInput"] video');
+                                       return v && v.readyState >= 2 && v.videoWidth > 0; }""", timeout=60_000)
+    page.wait_for_timeout(500)  # the fake camera's first frames
     button.click()
-    page.wait_for_selector("text=Verdict", timeout=120_000)
+    page.wait_for_selector(VERDICT, timeout=120_000)
     wait_idle(page, settle=1.0)
     alerts = page.locator(f'{MAIN} [data-testid="stAlert"]').all_inner_texts()
     assert any("Novel" in a or "Seen class" in a for a in alerts), alerts
@@ -406,7 +419,7 @@ def test_example_click_and_typed_labels(server, page, shots):
     page.locator(f'{MAIN} [data-testid="stRadio"] label').filter(has_text="Examples").click()
     wait_idle(page)
     page.get_by_role("button", name="truck", exact=True).click()
-    page.wait_for_selector("text=Verdict")
+    page.wait_for_selector(VERDICT)
     wait_idle(page, settle=1.0)
     assert "centre square" in page.locator(MAIN).inner_text()
     shoot(page, shots, "classify_example")
@@ -465,6 +478,12 @@ def test_new_projection_asks_shows_iterations_and_keeps_the_last_picture(server,
     """Issue 9: t-SNE / UMAP showed "0 / 1 · estimating time left…" the whole time and the plot vanished."""
     open_page(page, server, "semantic")
     page.locator(f'{MAIN} [data-testid="stRadio"] label').filter(has_text="UMAP").click()
+    wait_idle(page)
+    start_if_asked(page)  # UMAP's default setting, for the last picture
+    neighbours = page.locator(f'{MAIN} [data-testid="stSlider"]').filter(has_text="Neighbours")
+    neighbours.locator('input[type="range"]').first.focus()
+    for _ in range(1 if page.zsl_width == "1024" else 2):  # a setting this server has never computed
+        page.keyboard.press("ArrowRight")
     page.wait_for_selector(START, timeout=120_000)
     wait_idle(page)
     assert page.locator(".js-plotly-plot").count() >= 1, "the last picture stays while asking"

@@ -343,9 +343,9 @@ def probability_bars(names: list[str], proba: np.ndarray, unseen: list[str], hei
     values = proba[order][::-1]
     colours = [UNSEEN_COLOUR if n in unseen else SEEN_COLOUR for n in names]
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
-                           text=[f"{v:.1%}" for v in values], textposition="outside",
+                           text=[f"{v:.1%}" for v in values], textposition="outside", cliponaxis=False,
                            hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_xaxes(range=[0, 1.15], tickformat=".0%", title="probability (Eq. 2)")
+    fig.update_xaxes(range=[0, 1.3], tickformat=".0%", title="probability (Eq. 2)", tickvals=[0, 0.5, 1])
     return _layout(fig, height, showlegend=False, margin=dict(l=10, r=10, t=10, b=10))
 
 
