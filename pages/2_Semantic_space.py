@@ -161,7 +161,7 @@ mapped = np.asarray(run.scores.mapped)
 with right:
     st.markdown("**Selected image**")
     if clicked is None:
-        st.info("Click a dot to see the image behind it, with its classes and novelty score. Box or lasso "
+        st.info("Click a dot to see the image behind it, its classes and whether it is called novel. Box or lasso "
                 "selection shows a whole group below.")
     else:
         r = clicked

@@ -227,7 +227,8 @@ def classify(run_: Run, image: np.ndarray, digest: str, threshold: float, extra:
     """``experiment.classify_features`` of one photo at ``threshold`` (features cached by the photo's hash);
     ``extra``: typed candidate labels that join the held-out classes (no retraining)."""
     x = photo_features(run_.features.key, digest, run_, image)
-    return experiment.classify_features(run_, x, threshold, words=words() if extra else None,
+    # n_words=0: the page asks for the nearest words itself, cached (pipeline.nearest_words)
+    return experiment.classify_features(run_, x, threshold, words=words() if extra else None, n_words=0,
                                         extra_labels=extra)[0]
 
 

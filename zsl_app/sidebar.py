@@ -162,10 +162,7 @@ def _share_widgets() -> None:
                         help="Larger type and fewer controls, for a projector (1,024 × 768 and up).")
     state.remember("present", present)
     state.write_url()
-    with sb:
-        import streamlit.components.v1 as components
-
-        components.html(SHARE_HTML, height=82)
+    sb.iframe(SHARE_HTML, height=82, alt="Link to this setup")  # our own constant HTML, nothing a visitor typed
     sb.caption("The link holds the sidebar's settings, the novelty threshold (once moved) and presentation "
                "mode; never a dataset path (a link must not carry the server's file names).")
 

@@ -614,6 +614,7 @@ def classify(run: Run, images, threshold: float | None = None, words=None, n_wor
     words : WordVectors or None
         For the nearest words to each mapped photo, and the vectors of ``extra_labels``.
     n_words : int
+        Nearest words to return per photo (0: none, which skips a pass over the 400,000 words).
     extra_labels : sequence of str
         Words that join the held-out classes as candidates (e.g. typed by a student: "tiger, bus"): their
         word vectors are turned into prototypes exactly like the held-out classes' (``model.prototypes``),
@@ -661,7 +662,8 @@ def classify_features(run: Run, x: np.ndarray, threshold: float | None = None, w
     else:
         p_novel = (scores.novelty > t).astype(np.float64)
     proba = (1 - p_novel)[:, None] * seen_full + p_novel[:, None] * unseen_full
-    nearest = words.nearest(scores.mapped, k=n_words) if words is not None else [[] for _ in range(len(x))]
+    nearest = (words.nearest(scores.mapped, k=n_words) if words is not None and n_words > 0
+               else [[] for _ in range(len(x))])
     unseen_cols = list(model.unseen_) + list(range(C, C + len(extra)))
     out = []
     for i in range(len(x)):
