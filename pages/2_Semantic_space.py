@@ -80,7 +80,7 @@ def search(run: pipeline.Run, rows: np.ndarray) -> tuple[str | None, np.ndarray 
     text = st.text_input("Find a class or any word", **state.kept("semantic_search", ""),
                          placeholder="e.g. cat, kitten, lorry, ocean",
                          help="A class name highlights its images and star; any other word rings the test images "
-                           f"whose mapped vectors lie nearest to its word vector (the {FOUND} nearest shown).")
+                              f"whose mapped vectors lie nearest to its word vector (the {FOUND} nearest shown).")
     state.remember("semantic_search", text)
     query = text.strip().lower()
     if not query:
