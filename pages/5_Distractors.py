@@ -1,12 +1,11 @@
 """Distractors: add decoy words to the unseen label set and watch unseen accuracy change."""
 
-import re
-
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from zsl_app import figures, pipeline, sidebar, state, threshold
-from zsl_core.semantic import OutOfVocabularyError
+from zsl_app import charts, figures, pipeline, sidebar, state, threshold
+from zsl_app import words as typed_words
 
 sidebar.page_setup("Distractors", ":material/target:")
 config, data = sidebar.render()
@@ -33,23 +32,12 @@ typed_text = c2.text_input("Your own words (comma-separated)", **state.kept("dis
                            placeholder="e.g. kitten, lorry, tiger")
 state.remember("distractor_typed", typed_text)
 
-typed, problems = [], []
-for word in [w.strip().lower() for w in re.split(r"[,;]", typed_text) if w.strip()]:
-    try:
-        words.vector(word)
-    except OutOfVocabularyError as error:
-        problems.append(error)
-        continue
-    except ValueError:
-        continue
-    typed.append(word)
-for error in problems:
-    hint = f" Did you mean: {', '.join(error.suggestions)}?" if error.suggestions else ""
-    st.warning(f"“{error.word}” is not in the GloVe vocabulary (400,000 words), so it has no word vector and was "
-               f"left out.{hint}")
-clashes = [w for w in typed if w in run.class_names]
-if clashes:
-    st.info(f"Left out {', '.join(clashes)}: already a class of the dataset.")
+found = typed_words.parse(typed_text, words, run.class_names, limit=50)
+for message in found.messages():
+    st.warning(message)
+if found.classes:
+    st.info(f"Left out {', '.join(found.classes)}: already a class of the dataset.")
+typed = found.words
 
 added = tuple(dict.fromkeys([w for w in typed + list(picked) if w not in run.class_names]))
 t = threshold.current(run)
@@ -57,7 +45,7 @@ curve = pipeline.distractors(run.key, added, t, run)
 n, acc, gated = curve["count"], curve["unseen"], curve["gated"]
 
 n_unseen = int(np.isin(run.y_test, run.unseen).sum())
-cols = st.columns(4)
+cols = st.columns(2) + st.columns(2)
 cols[0].metric(f"Unseen accuracy, {len(run.unseen)} candidates", f"{acc[0]:.1%}",
                help=f"Test images of {held} ({n_unseen:,} images), each named after the nearest candidate word "
                     f"vector, every one assumed novel (perfect gate); candidates: only {held}.")
@@ -69,9 +57,11 @@ cols[2].metric("Same, through the novelty gate", f"{gated[-1]:.1%}",
                     f"({threshold.describe_cutoff(config.novelty, t)}): an image called familiar is wrong.")
 cols[3].metric("Candidates", f"{len(run.unseen) + len(added)}",
                help="Word vectors a novel image can be named after.")
-st.plotly_chart(figures.distractor_figure(n, acc, gated, list(added),
-                                          f"Unseen accuracy on test images of {held} as distractors join"),
-                key="distractor_curve", width="stretch")
+charts.show(figures.distractor_figure(n, acc, gated, list(added),
+                                      f"Unseen accuracy on test images of {held} as distractors join"),
+            "distractor_curve", "distractors",
+            pd.DataFrame({"distractors_added": n, "last_added": ["—"] + list(added), "unseen_accuracy": acc,
+                          "through_the_gate": gated}))
 st.caption(f"Test split of {data.name}, images of the held-out classes only ({n_unseen:,}); words added in the "
            f"order listed (typed first, then picked). {config.features} features, {config.mapping} mapping. "
            "The shared threshold is set on the Threshold tradeoff page.")

@@ -70,7 +70,8 @@ def test_upload_gives_the_engines_verdict(ref, cls):
     novel, predicted = engine_verdict(ref, raw, t)
     text = verdict(at)
     assert text.startswith("**Novel**" if novel else "**Seen class**"), text
-    assert f"{t:.4g}" in text
+    assert "log p" not in text, "the verdict speaks plain words (issue 9)"
+    assert any(f"{t:.4g}" in c.value for c in at.caption), "the cutoff's units stay with the slider"
     assert {m.label: m.value for m in at.metric}["Predicted class"] == predicted
     assert len(at.get("plotly_chart")) == 2  # probabilities, landing in word space
     assert any("Nearest words" in m.value for m in at.markdown)
@@ -136,3 +137,77 @@ def test_threshold_is_shared_with_the_tradeoff_page(ref):
     at.switch_page("pages/3_Classify_a_photo.py").run()
     assert not at.exception, at.exception
     assert at.slider(key="novel_pct").value == 42.0
+
+
+def jpeg(ref, cls: str, size=(320, 240)) -> bytes:
+    data = ref[0]
+    image = Image.fromarray(np.asarray(data.test_images[data.test_labels == data.class_names.index(cls)][1]))
+    buffer = io.BytesIO()
+    image.resize(size, Image.BICUBIC).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_camera_snapshot_gets_the_engines_verdict(ref):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.radio(key="photo_source").set_value("camera").run()
+    raw = jpeg(ref, "dog")
+    at.camera_input(key="camera").set_value(("snapshot.jpg", raw, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    t = shown_threshold(at, ref)
+    novel, predicted = engine_verdict(ref, raw, t)
+    assert verdict(at).startswith("**Novel**" if novel else "**Seen class**")
+    assert {m.label: m.value for m in at.metric}["Predicted class"] == predicted
+    assert any("centre square" in c.value for c in at.caption), "the crop of a 4:3 snapshot is said"
+
+
+@pytest.mark.parametrize("example, note", [("truck", "centre square"), ("bird", "filled with white")])
+def test_example_photos_are_one_click_away(ref, example, note):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.radio(key="photo_source").set_value("example").run()
+    at.button(key=f"example_{example}").click().run()
+    assert not at.exception, at.exception
+    verdict(at)
+    assert any(note in c.value for c in at.caption), [c.value for c in at.caption]
+    assert (REPO / "assets" / "examples" / "LICENSE.md").is_file()
+
+
+def test_typed_labels_join_the_candidates_at_once(ref):
+    from zsl_core.experiment import Config, classify_features
+    from zsl_core.semantic import WordVectors
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    raw = photo(ref, "cat")
+    upload(at, "cat.png", raw, "image/png")
+    at.slider(key="novel_pct").set_value(100.0).run()  # everything novel: the candidates decide
+    at.text_input(key="labels").set_value("tiger, bus, violinn").run()
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning if "violinn" in w.value]
+    assert warnings and "Did you mean" in warnings[0], [w.value for w in at.warning]
+    data, feats, model, scores = ref
+    x = feats.extractor.transform(prepare_image(raw)[None])
+    from types import SimpleNamespace
+
+    from zsl_core.experiment import Run
+
+    run = Run(Config(unseen=("cat", "truck")), data, feats, model, scores)
+    t = shown_threshold(at, ref)
+    result = classify_features(run, x, t, words=WordVectors.from_glove_package(), extra_labels=["tiger", "bus"])[0]
+    assert {m.label: m.value for m in at.metric}["Predicted class"] == result["class"]
+    assert any("tiger" in c.value and "bus" in c.value for c in at.caption), "the candidates are listed"
+    import plotly.io
+
+    landing = plotly.io.from_json(at.get("plotly_chart")[-1].proto.spec)
+    typed = [t for t in landing.data if t.name == "your labels"]
+    assert typed and len(typed[0].x) == 2, "the typed labels appear in the word-space picture"
+
+
+def test_the_verdict_is_explained_in_plain_words(ref):
+    """Issue 9: a seen-class photo called novel showed '100 %' for a held-out class with no word on the gate."""
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    upload(at, "dog.png", photo(ref, "dog"), "image/png")
+    at.slider(key="novel_pct").set_value(100.0).run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "Why." in text and "hard gate" in text and "every seen class gets 0 %" in text
+    assert "rather than the other candidates" in text and "Had it been called familiar" in text
+    assert "log p" not in verdict(at), "no raw log-likelihoods in the verdict"
+    assert any("resembles" in m.value for m in at.markdown)

@@ -60,3 +60,47 @@ def test_selected_points_reads_customdata():
                                       {"x": 1.0}, {"customdata": 5}, {"customdata": "cat"}]}}
     assert selected_points(event) == [5, 7]
     assert selected_points(None) == [] and selected_points({}) == []
+
+
+def test_search_box_finds_a_class_or_any_word():
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.slider(key="proj_n").set_value(200).run()
+    at.text_input(key="semantic_search").set_value("kitten").run()
+    assert not at.exception, at.exception
+    found = [t for t in traces(at) if (t.name or "").startswith("nearest to")]
+    assert found and n_points(found[0].x) == 25
+    assert any("landed nearest “kitten”" in c.value for c in at.caption)
+    at.text_input(key="semantic_search").set_value("cat").run()
+    faded = {t.marker.opacity for t in traces(at) if t.name and t.name.startswith("dog")}
+    bright = {t.marker.opacity for t in traces(at) if t.name and t.name.startswith("cat")}
+    assert max(faded) < min(bright), (faded, bright)
+    at.text_input(key="semantic_search").set_value("kittten").run()
+    assert any("kittten" in w.value and "Did you mean" in w.value for w in at.warning)
+
+
+def test_a_box_is_a_group_and_a_click_is_one_image():
+    """Issue 9: a box selection made the "Selected image" panel jump to the box's first image."""
+    from zsl_app.figures import read_selection
+
+    click = {"selection": {"points": [{"customdata": 7}], "box": [], "lasso": []}}
+    box = {"selection": {"points": [{"customdata": 3}, {"customdata": 9}], "box": [{"x": [0, 1]}], "lasso": []}}
+    one_in_box = {"selection": {"points": [{"customdata": 3}], "box": [{"x": [0, 1]}], "lasso": []}}
+    assert read_selection(click) == ([7], False)
+    assert read_selection(box) == ([3, 9], True)
+    assert read_selection(one_in_box) == ([3], True), "a box around one dot is still a group"
+    assert read_selection(None) == ([], False)
+
+
+def test_projection_over_the_limit_asks_first_and_keeps_the_last_picture(monkeypatch):
+    monkeypatch.setenv("ZSL_APP_CONFIRM_SECONDS", "0")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    starts = [b for b in at.button if (b.key or "").startswith("start.")]
+    if starts:  # the default projection is not in this process's memory yet
+        starts[0].click().run()
+    assert len(traces(at)) > 0
+    at.slider(key="tsne_perplexity").set_value(7).run()  # a projection never computed
+    assert not at.exception, at.exception
+    assert [b for b in at.button if (b.key or "").startswith("start.")], "a Start button before the work"
+    assert any("stays until the new one is ready" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 1, "the last picture is still shown"

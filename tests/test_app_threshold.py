@@ -101,3 +101,52 @@ def test_a_choice_that_cannot_train_gets_a_message(unseen, message):
     assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
     at.multiselect(key="unseen").set_value(["cat", "truck"]).run()  # and it recovers
     assert not at.exception and not at.warning
+
+
+def test_call_nothing_unseen_beside_the_gated_figure_and_on_the_chart(cat_truck):
+    import plotly.io
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    at.slider(key="novel_pct").set_value(10.0).run()
+    data, feats, model, scores = cat_truck
+    y = data.test_labels
+    seen = np.isin(y, model.seen_)
+    nothing = np.sum(model.seen_[np.argmax(scores.seen_proba[:, model.seen_], 1)][seen] == y[seen]) / len(y)
+    t, e = expected(cat_truck, 10.0)
+    assert metrics(at)["Call nothing unseen"] == f"{nothing:.1%}"
+    assert any(f"{abs(e['overall'] - nothing) * 100:.1f} points" in i.value for i in at.info)
+    chart = plotly.io.from_json(at.get("plotly_chart")[0].proto.spec)
+    notes = [a.text for a in chart.layout.annotations]
+    assert f"call nothing unseen: {nothing:.1%}" in notes, notes
+
+
+def test_slider_steps_by_one_percent_and_follows_the_detector_until_moved(cat_truck):
+    """Issue 9: arrow keys moved 0.1 %; after switching to LoOP the slider kept the Gaussian's share."""
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert at.slider(key="novel_pct").step == 1.0
+
+    def own(ref):
+        _, _, model, scores = ref
+        return round(float(np.mean(scores.novelty > model.threshold_)) * 1000) / 10
+
+    assert at.slider(key="novel_pct").value == own(cat_truck)
+    at.radio(key="novelty").set_value("loop").run()
+    loop = reference(("cat", "truck"), novelty="loop")
+    assert at.slider(key="novel_pct").value == own(loop), "the LoOP model's own threshold"
+    at.slider(key="novel_pct").set_value(30.0).run()
+    at.radio(key="novelty").set_value("gaussian").run()
+    assert at.slider(key="novel_pct").value == 30.0, "once moved, the share is kept"
+
+
+def test_confusion_matrix_reads_at_projector_width(cat_truck):
+    """Issue 9: at 1,024 px the percentages ran together and every other class name vanished."""
+    import plotly.io
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    cm = plotly.io.from_json(at.get("plotly_chart")[-1].proto.spec)
+    heat = cm.data[0]
+    assert len(cm.layout.xaxis.tickvals) == 10 and len(cm.layout.yaxis.tickvals) == 10, "every class named"
+    texts = [t for row in heat.text for t in row if t]
+    assert texts and not any("%" in t for t in texts) and all(len(t) <= 3 for t in texts)
+    labels = [m.label for m in at.metric]
+    assert max(len(label) for label in labels) <= 20, labels

@@ -203,3 +203,29 @@ def test_nearest_distractor_words_skips_names_variants_and_tokens():
     assert nearest_distractor_words(vectors, ["cat", "truck"], n=2, exclude=["dog"]) == ["kitten", "lorry"]
     words = nearest_distractor_words(vectors, ["cat", "truck"], n=10, exclude=["dog"])
     assert sorted(words) == ["far", "kitten", "lorry", "van"]  # no cats/trucks/u.s./dog, no duplicates
+
+
+def test_similarity_vs_accuracy_by_hand():
+    """Support = the weaker class's cosine to its nearest seen class; r computed over the pairs (issue 9)."""
+    from zsl_core.evaluation import similarity_vs_accuracy
+
+    cos = np.array([[1.0, 0.2, 0.9, 0.1],
+                    [0.2, 1.0, 0.3, 0.8],
+                    [0.9, 0.3, 1.0, 0.4],
+                    [0.1, 0.8, 0.4, 1.0]])
+    acc = np.full((4, 4), np.nan)
+    for (a, b), v in {(0, 1): 0.9, (0, 2): 0.3, (0, 3): 0.7, (1, 2): 0.8, (1, 3): 0.45, (2, 3): 0.6}.items():
+        acc[a, b] = acc[b, a] = v
+    out = similarity_vs_accuracy(acc, cos)
+    assert out["pairs"][0] == (0, 1)
+    # pair (0, 1): 0's nearest seen among {2, 3} is 2 (0.9); 1's is 3 (0.8) -> support 0.8
+    assert out["support"][0] == pytest.approx(0.8) and out["nearest"][0] == (2, 3)
+    # pair (0, 2): 0 -> 1 (0.2), 2 -> 3 (0.4) -> 0.2
+    assert out["support"][1] == pytest.approx(0.2)
+    x, y = out["support"], out["accuracy"]
+    assert out["pearson_r"] == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert out["slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert out["below_chance"] == [(0, 2), (1, 3)]
+    assert -1 <= out["spearman_r"] <= 1
+    flat = similarity_vs_accuracy(np.where(np.isnan(acc), np.nan, 0.5), cos)
+    assert np.isnan(flat["pearson_r"]) and flat["below_chance"] == []

@@ -200,3 +200,30 @@ def test_share_and_threshold_are_inverse():
         t = threshold_for_share(scores, share)
         assert share_for_threshold(scores, t) == pytest.approx(share, abs=1e-3)
         assert np.sum(scores > t) == round(share * 1000)
+
+
+# -- a verdict in plain words ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("gate", ["hard", "mixture"])
+def test_explain_verdict_places_the_photo_among_the_seen_test_images(problem, gate):
+    from types import SimpleNamespace
+
+    from zsl_core.experiment import Run, classify_features, explain_verdict
+
+    X, y, Xt, yt, V = problem
+    model = ZeroShotClassifier(softmax_C=0.5, gate=gate).fit(X, y, NAMES, ["c2", "c5"], class_vectors=V)
+    run = Run(Config(unseen=("c2", "c5"), gate=gate), SimpleNamespace(test_labels=yt), SimpleNamespace(X_test=Xt),
+              model, model.decompose(Xt))
+    seen_scores = run.scores.novelty[np.isin(yt, model.seen_)]
+    for result in classify_features(run, Xt[:12]):
+        out = explain_verdict(run, result)
+        assert out["unusual_share"] == pytest.approx(np.mean(seen_scores < result["novelty"]))
+        assert out["cutoff_share"] == pytest.approx(np.mean(seen_scores <= run.threshold))
+        assert out["seen_guess"][0] in {"c0", "c1", "c3", "c4"}
+        assert out["unseen_guess"][0] in {"c2", "c5"}
+        text = " ".join(out["sentences"].values())
+        assert "−log" not in text and "log p" not in text, "plain words, not log-likelihoods"
+        if gate == "hard":
+            assert ("called novel" if result["novel"] else "called familiar") in out["sentences"]["why"]
+            assert "0 %" in out["sentences"]["gate"]
+        else:
+            assert "mixture gate" in out["sentences"]["gate"]

@@ -120,3 +120,15 @@ def test_classify_command_reads_photos_first_and_reuses_the_fitted_model(run, co
     assert json.loads(second.stdout.strip().splitlines()[-1]) == result
     # ... and reused, not refitted: a refit would have replaced the file (atomic writes make a new inode)
     assert (saved.stat().st_ino, saved.stat().st_mtime_ns) == written
+
+
+def test_plan_knows_what_is_on_disk(run, config, cache, monkeypatch, tmp_path):
+    """One estimate for the whole job, cheaper for stages already cached (issue 9's "long work planned")."""
+    monkeypatch.setenv("ZSL_CACHE_DIR", str(cache))
+    warm = experiment.plan(config, run.dataset)
+    assert warm["cached"] == {"features": True, "statistics": True, "pairs": False}
+    assert warm["total"] == pytest.approx(sum(v for k, v in warm.items() if k not in ("total", "cached")))
+    monkeypatch.setenv("ZSL_CACHE_DIR", str(tmp_path))
+    cold = experiment.plan(config, run.dataset, pairs=True)
+    assert cold["cached"] == {"features": False, "statistics": False, "pairs": False}
+    assert cold["features"] > warm["features"] and cold["pairs"] > 0 and cold["total"] > warm["total"]

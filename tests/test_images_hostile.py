@@ -385,3 +385,33 @@ def test_damaged_valid_images_never_escape_as_anything_but_dataset_error(case, d
 
 def test_formats_are_the_five_we_accept():
     assert set(FORMATS) == {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
+
+
+def test_describe_preparation_says_what_is_kept_and_filled():
+    """The app shows the centre crop and the white fill of an upload (issue 9); the header is enough."""
+    import io
+
+    from PIL import Image
+
+    from zsl_core.data import describe_preparation, prepare_image
+
+    def encode(image, fmt="PNG", **kw):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **kw)
+        return buffer.getvalue()
+
+    wide = encode(Image.new("RGB", (300, 100), (10, 20, 30)))
+    out = describe_preparation(wide)
+    assert out["size"] == (300, 100) and out["crop"] == (100, 0, 200, 100) and out["cropped"]
+    assert out["kept_share"] == pytest.approx(1 / 3) and not out["transparent"] and not out["rotated"]
+    clear = encode(Image.new("RGBA", (64, 64), (0, 0, 0, 0)))
+    out = describe_preparation(clear)
+    assert out["transparent"] and not out["cropped"]
+    assert (prepare_image(clear) == 255).all(), "transparent areas become white"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90°
+    tall = encode(Image.new("RGB", (200, 100)), "JPEG", exif=exif)
+    out = describe_preparation(tall)
+    assert out["rotated"] and out["size"] == (100, 200) and out["crop"] == (0, 50, 100, 150)
+    with pytest.raises(DatasetError):
+        describe_preparation(b"not an image at all")

@@ -25,7 +25,7 @@ from zsl_core import experiment
 from zsl_core.cache import Progress, make_key
 from zsl_core.experiment import Config, ConfigError, Run
 
-__all__ = ["ConfigError", "dataset", "words", "features", "statistics", "run", "is_cached", "features_key",
+__all__ = ["ConfigError", "UPLOAD_PREFIX", "uploaded_dataset", "plan", "dataset", "words", "features", "statistics", "run", "is_cached", "features_key",
            "run_key", "pairs", "pairs_key", "projection", "projection_key", "pca_view", "photo_features",
            "nearest_words", "suggested_distractors", "distractors"]
 
@@ -71,10 +71,29 @@ def _data_key(config: Config) -> str:
                     seed=config.seed)
 
 
+#: ``Config.data`` of a dataset uploaded in this process: the prefix and the upload's digest.
+UPLOAD_PREFIX = "upload:"
+
+
+def uploaded_dataset(key: str, raw: bytes, name: str, progress: Progress = None):
+    """A dataset uploaded as a ZIP or tar (``data.load_uploaded_dataset``, in memory), kept by its digest."""
+    from zsl_core.data import load_uploaded_dataset
+
+    return _get("upload", key, lambda: load_uploaded_dataset(raw, name, progress=progress))
+
+
 def dataset(config: Config, progress: Progress = None):
     """The (sub)dataset of ``config``; raises ``zsl_core.data.DatasetError`` with a message saying what to do."""
-    full = _get("dataset", make_key(data=config.data or ""),
-                lambda: experiment.load_data(config.with_(subset=None), progress))
+    if config.data and config.data.startswith(UPLOAD_PREFIX):
+        from zsl_core.data import DatasetError
+
+        key = config.data[len(UPLOAD_PREFIX):]
+        if not is_cached("upload", key):
+            raise DatasetError("the uploaded dataset is no longer in memory; upload it again")
+        full = _get("upload", key, lambda: None)
+    else:
+        full = _get("dataset", make_key(data=config.data or ""),
+                    lambda: experiment.load_data(config.with_(subset=None), progress))
     if config.subset is None:
         return full
     return _get("dataset", _data_key(config),
@@ -113,6 +132,16 @@ def statistics(config: Config, progress: Progress = None):
     return _get("statistics", features_key(config),
                 lambda: experiment.load_statistics(features(config, progress), dataset(config), config.seed,
                                                    progress))
+
+
+def plan(config: Config, pairs: bool = False) -> dict:
+    """``experiment.plan``: the whole job's stages and seconds, with what is already cached (disk or memory)."""
+    out = experiment.plan(config, dataset(config), pairs=pairs, words=words() if pairs else None)
+    if is_cached("features", features_key(config)):
+        out["total"] -= out["features"]
+        out["features"] = 0.0
+        out["cached"]["features"] = True
+    return out
 
 
 def run_key(config: Config) -> str:
@@ -194,10 +223,20 @@ def photo_features(features_key_: str, digest: str, _run: Run, _image: np.ndarra
     return np.asarray(_run.features.extractor.transform(_image[None]))
 
 
-def classify(run_: Run, image: np.ndarray, digest: str, threshold: float) -> dict:
-    """``experiment.classify_features`` of one photo at ``threshold`` (features cached by the photo's hash)."""
+def classify(run_: Run, image: np.ndarray, digest: str, threshold: float, extra: tuple[str, ...] = ()) -> dict:
+    """``experiment.classify_features`` of one photo at ``threshold`` (features cached by the photo's hash);
+    ``extra``: typed candidate labels that join the held-out classes (no retraining)."""
     x = photo_features(run_.features.key, digest, run_, image)
-    return experiment.classify_features(run_, x, threshold)[0]
+    # n_words=0: the page asks for the nearest words itself, cached (pipeline.nearest_words)
+    return experiment.classify_features(run_, x, threshold, words=words() if extra else None, n_words=0,
+                                        extra_labels=extra)[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def nearest_training_images(key: str, digest: str, _run: Run, _image: np.ndarray, k: int = 6) -> np.ndarray:
+    """``experiment.nearest_training_images`` of one photo: rows of seen-class training images."""
+    x = photo_features(_run.features.key, digest, _run, _image)
+    return np.asarray(experiment.nearest_training_images(_run, x, k)[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -20,38 +20,72 @@ KEY = "novel_pct"
 def default_pct(run: pipeline.Run) -> float:
     """The share called novel by the model's own threshold (chosen on seen-class validation images)."""
     frac = run.share_for_threshold(run.threshold)
-    return round(frac * 1000) / 10  # on the slider's 0.1 % grid
+    return round(frac * 1000) / 10  # 0.1 % resolution (the slider's arrow keys step by 1 %)
+
+
+AUTO = "_novel_pct_auto"  # the model's own share, when the slider holds it because nobody moved it
+
+
+def sync(run: pipeline.Run) -> float:
+    """Make the shared threshold follow the current model until someone moves it; return the model's default.
+
+    A slider nobody has moved stands at the model's own threshold, and keeps doing so when the detector or the
+    held-out set changes (issue 9: after switching to LoOP it stayed at the Gaussian's 38.3 %). Once moved (or
+    set by a shared link) the share is kept across models: it means the same thing for every detector.
+    """
+    default = default_pct(run)
+    pct = state.get_kept(KEY)
+    auto = st.session_state.get(AUTO)
+    if pct is None or (auto is not None and pct == auto and not st.session_state.get("_threshold_from_url")):
+        state.set_kept(KEY, default)
+        st.session_state[AUTO] = default
+    return default
 
 
 def _reset(value: float) -> None:
     state.set_kept(KEY, value)
+    st.session_state[AUTO] = value
+    st.session_state["_threshold_from_url"] = False
 
 
-def slider(run: pipeline.Run, container=None) -> tuple[float, float]:
+def _moved() -> None:
+    state._copy_to_store(KEY)
+    st.session_state[AUTO] = None
+    st.session_state["_threshold_from_url"] = False
+
+
+def slider(run: pipeline.Run, container=None, reset: bool = True) -> tuple[float, float]:
     """Draw the slider (+ a reset button); return ``(threshold, fraction_called_novel)``.
 
-    ``threshold`` is on the detector's novelty-score scale (novel <=> score > threshold).
+    ``threshold`` is on the detector's novelty-score scale (novel <=> score > threshold). The arrow keys move
+    it by 1 %; the model's own share may sit between (e.g. 38.3 %).
     """
     box = container or st
-    default = default_pct(run)
+    default = sync(run)
+    kwargs = state.kept(KEY, default)
+    kwargs["on_change"], kwargs["args"] = _moved, ()
     pct = box.slider(
-        "Share of test images called novel (the novelty threshold)", min_value=0.0, max_value=100.0, step=0.1,
-        format="%.1f%%", **state.kept(KEY, default),
+        "Share of test images called novel (the novelty threshold)", min_value=0.0, max_value=100.0, step=1.0,
+        format="%.1f%%", **kwargs,
         help="Moving right lowers the cutoff on the novelty score, so more test images are sent to the "
-             "unseen classes. The cutoff in the detector's own units is shown below.",
+             "unseen classes. Arrow keys: 1 % a step.",
     )
     state.remember(KEY, pct)
-    box.button(f"Reset to the model's own threshold ({default:.1f}% novel, chosen on seen validation images)",
-               on_click=_reset, args=(default,), key="reset_threshold")
+    if reset:
+        box.button(f"Reset to the model's own threshold ({default:.1f}% novel, chosen on seen validation images)",
+                   on_click=_reset, args=(default,), key="reset_threshold")
+    try:
+        state.write_url()  # the threshold travels in the link too (a fragment rerun skips the sidebar)
+    except Exception:  # noqa: BLE001 - outside a browser session (bench) there is no address bar
+        pass
     threshold = run.threshold_for_share(pct / 100.0)
     return threshold, pct / 100.0
 
 
 def current(run: pipeline.Run) -> float:
-    """The shared threshold without drawing the slider (falls back to the model's own threshold)."""
+    """The shared threshold without drawing the slider (the model's own until someone moves it)."""
+    sync(run)
     pct = state.get_kept(KEY)
-    if pct is None:
-        return float(run.model.threshold_)
     return run.threshold_for_share(float(pct) / 100.0)
 
 

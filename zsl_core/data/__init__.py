@@ -28,11 +28,12 @@ from .archives import safe_extract
 from .cifar10 import CIFAR10_MD5, CIFAR10_URL, download_cifar10
 from .dataset import Dataset
 from .errors import CIFAR10_ARCHIVE, DatasetError, DatasetWarning
-from .images import EXTENSIONS, FORMATS, MAX_BYTES, MAX_PIXELS, ImageSource, prepare_image
+from .images import EXTENSIONS, FORMATS, MAX_BYTES, MAX_PIXELS, ImageSource, describe_preparation, prepare_image
 from .loader import default_data_dir, load_dataset
 from .serving import ALLOWED_DIRS_ENV, check_allowed_path, load_uploaded_dataset, public_message
 
 __all__ = ["CIFAR10_URL", "CIFAR10_MD5", "CIFAR10_ARCHIVE", "EXTENSIONS", "FORMATS", "MAX_BYTES", "MAX_PIXELS",
            "ALLOWED_DIRS_ENV", "DatasetError", "DatasetWarning", "Dataset", "ImageSource", "default_data_dir",
            "load_dataset", "load_uploaded_dataset", "check_allowed_path", "public_message", "download_cifar10", "prepare_image",
+           "describe_preparation",
            "safe_extract"]

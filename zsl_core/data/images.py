@@ -25,7 +25,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import DatasetError
 
-__all__ = ["EXTENSIONS", "FORMATS", "MAX_PIXELS", "MAX_BYTES", "ImageSource", "prepare_image", "read_limited"]
+__all__ = ["EXTENSIONS", "FORMATS", "MAX_PIXELS", "MAX_BYTES", "ImageSource", "prepare_image", "read_limited",
+           "describe_preparation"]
 
 #: File extensions offered by upload widgets (lower case, no dot). Only a hint for the file picker: what is
 #: decoded is decided by :data:`FORMATS` and the file's content.
@@ -126,6 +127,48 @@ def prepare_image(data: ImageSource, size: int = 32, *, name: str | None = None)
     if out.shape != (size, size, 3):  # pragma: no cover - defensive; every branch yields RGB
         raise DatasetError(f"{label} decoded to an unexpected shape {out.shape}")
     return out
+
+
+def describe_preparation(data: ImageSource, *, name: str | None = None) -> dict:
+    """What :func:`prepare_image` does to a photo, for showing it: the part kept and whether white was added.
+
+    Reads the header only (and the transparency information Pillow keeps with it); nothing is decoded.
+
+    Returns
+    -------
+    dict
+        ``size``: ``(width, height)`` as displayed (EXIF orientation applied); ``crop``: ``(left, top, right,
+        bottom)`` of the centre square kept, in those displayed coordinates; ``cropped``: whether anything was
+        cut off; ``kept_share``: the share of the photo's area kept; ``transparent``: whether transparent
+        areas are filled with white; ``rotated``: whether the EXIF orientation turned it.
+
+    Raises
+    ------
+    DatasetError
+        As :func:`prepare_image` for a file it would refuse.
+    """
+    label = name or (str(data) if isinstance(data, (str, os.PathLike)) else "the image")
+    if isinstance(data, np.ndarray):
+        image = _array_to_pil(data, label)
+    elif isinstance(data, Image.Image):
+        image = data
+    else:
+        image = _open_image(read_limited(data, label), label)
+    width, height = image.size
+    try:
+        orientation = int(image.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - a damaged EXIF block only loses the rotation
+        orientation = 1
+    rotated = orientation in (5, 6, 7, 8)
+    if rotated:
+        width, height = height, width
+    mode = image.mode
+    transparent = mode in ("RGBA", "LA", "La", "PA", "RGBa") or "transparency" in image.info
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return {"size": (width, height), "crop": (left, top, left + side, top + side), "cropped": width != height,
+            "kept_share": side * side / max(1, width * height), "transparent": bool(transparent),
+            "rotated": orientation in _ORIENTATION}
 
 
 def read_limited(data, label: str, limit: int | None = None) -> bytes:

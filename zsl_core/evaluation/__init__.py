@@ -8,11 +8,13 @@
 """
 
 from .distractors import distractor_curve, nearest_distractor_words
-from .pairs import all_pairs_matrix, cosine_similarity_matrix, nearest_seen_class, zero_shot_pair_accuracy
+from .pairs import (all_pairs_matrix, cosine_similarity_matrix, nearest_seen_class, similarity_vs_accuracy,
+                    zero_shot_pair_accuracy)
 from .sweep import (auroc, ausuc, best_point, confusion_matrix, share_for_threshold, threshold_for_share,
                     threshold_sweep)
 
 __all__ = ["threshold_sweep", "ausuc", "best_point", "confusion_matrix", "auroc", "threshold_for_share",
            "share_for_threshold", "zero_shot_pair_accuracy",
-           "all_pairs_matrix", "cosine_similarity_matrix", "nearest_seen_class", "distractor_curve",
+           "all_pairs_matrix", "cosine_similarity_matrix", "nearest_seen_class", "similarity_vs_accuracy",
+           "distractor_curve",
            "nearest_distractor_words"]

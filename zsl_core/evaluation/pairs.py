@@ -17,7 +17,8 @@ import numpy as np
 from ..cache import Progress, report
 from ..model.classifier import UNSEEN_CENTERS, ZeroShotClassifier
 
-__all__ = ["zero_shot_pair_accuracy", "all_pairs_matrix", "cosine_similarity_matrix", "nearest_seen_class"]
+__all__ = ["zero_shot_pair_accuracy", "all_pairs_matrix", "cosine_similarity_matrix", "nearest_seen_class",
+           "similarity_vs_accuracy"]
 
 
 def _check_pair_inputs(X_train, y_train, X_test, y_test, class_vectors):
@@ -92,7 +93,8 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
     pairs : list of (int, int) or None
         Only these pairs (default: all ``C (C-1) / 2``).
     progress : callable(step, done, total) or None
-        Step ``"Held-out pairs"``, one tick per pair.
+        Step ``"Held-out pairs"``, one tick per pair; a non-linear map also reports its own fit's steps as
+        ``"Held-out pairs (k of P) · <step>"``, so an hour of 2-layer fits shows progress within each pair.
 
     Returns
     -------
@@ -115,7 +117,12 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
         if rows.any():
             model = ZeroShotClassifier(mapping=mapping, mapping_params=mapping_params, unseen_centers=unseen_centers,
                                        validation_fraction=validation_fraction, random_state=random_state)
-            model.fit_mapping(X_train, y_train, names, [a, b], class_vectors=class_vectors, statistics=statistics)
+            inner = None
+            if progress is not None and mapping != "linear":  # a slow fit: its own steps, named by pair
+                inner = (lambda step, done, total, k=i + 1:
+                         progress(f"Held-out pairs ({k} of {len(pairs)}) · {step}", done, total))
+            model.fit_mapping(X_train, y_train, names, [a, b], class_vectors=class_vectors, statistics=statistics,
+                              progress=inner)
             F = model.map(X_test[rows])
             d = ((F[:, None, :] - model.unseen_centers_[None]) ** 2).sum(2)
             pred = model.unseen_[np.argmin(d, axis=1)]
@@ -139,3 +146,52 @@ def nearest_seen_class(cosine: np.ndarray, i: int, held_out) -> tuple[int, float
         raise ValueError("every class is held out: no seen class to compare with")
     k = max(candidates, key=lambda c: cosine[i, c])
     return k, float(cosine[i, k])
+
+
+def similarity_vs_accuracy(matrix, cosine) -> dict:
+    """Does a held-out pair transfer better when each of its classes has a similar *seen* class? The numbers.
+
+    For every pair ``(a, b)``: ``support`` = the smaller of the two classes' cosine to their nearest seen class
+    (the other ``C - 2`` classes), against the pair's 2-way accuracy ``matrix[a, b]``; then Pearson's and
+    Spearman's correlation over the pairs and the least-squares line, so a page can state what the scatter
+    shows instead of asserting the paper's claim.
+
+    Parameters
+    ----------
+    matrix : ndarray (C, C)
+        2-way zero-shot accuracy of each pair (:func:`all_pairs_matrix`; NaN cells are left out).
+    cosine : ndarray (C, C)
+        Word-vector cosine similarity of the classes (:func:`cosine_similarity_matrix`).
+
+    Returns
+    -------
+    dict
+        ``pairs`` [(a, b)], ``support`` (P,), ``nearest`` [(seen class of a, seen class of b)], ``accuracy``
+        (P,), ``pearson_r``, ``spearman_r`` (NaN with fewer than 3 pairs or no spread), ``slope``,
+        ``intercept`` (NaN likewise), ``below_chance``: the pairs under 50 %, worst first.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    cosine = np.asarray(cosine, dtype=np.float64)
+    C = len(cosine)
+    pairs, support, nearest, accuracy = [], [], [], []
+    for a, b in combinations(range(C), 2):
+        if not np.isfinite(matrix[a, b]) or C < 3:
+            continue
+        na, ca = nearest_seen_class(cosine, a, {a, b})
+        nb, cb = nearest_seen_class(cosine, b, {a, b})
+        pairs.append((a, b))
+        support.append(min(ca, cb))
+        nearest.append((na, nb))
+        accuracy.append(matrix[a, b])
+    x, y = np.asarray(support), np.asarray(accuracy)
+    nan = float("nan")
+    pearson = spearman = slope = intercept = nan
+    if len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        pearson = float(np.corrcoef(x, y)[0, 1])
+        rank = lambda v: np.argsort(np.argsort(v, kind="stable"), kind="stable").astype(float)  # noqa: E731
+        spearman = float(np.corrcoef(rank(x), rank(y))[0, 1])
+        slope, intercept = (float(v) for v in np.polyfit(x, y, 1))
+    below = sorted((i for i in range(len(pairs)) if accuracy[i] < 0.5), key=lambda i: accuracy[i])
+    return {"pairs": pairs, "support": x, "nearest": nearest, "accuracy": y, "pearson_r": pearson,
+            "spearman_r": spearman, "slope": slope, "intercept": intercept,
+            "below_chance": [pairs[i] for i in below]}

@@ -7,7 +7,7 @@ import numpy as np
 
 from .run import Run
 
-__all__ = ["classify", "classify_features", "nearest_training_images", "summary"]
+__all__ = ["classify", "classify_features", "nearest_training_images", "summary", "explain_verdict"]
 
 
 
@@ -26,6 +26,7 @@ def classify(run: Run, images, threshold: float | None = None, words=None, n_wor
     words : WordVectors or None
         For the nearest words to each mapped photo, and the vectors of ``extra_labels``.
     n_words : int
+        Nearest words to return per photo (0: none, which skips a pass over the 400,000 words).
     extra_labels : sequence of str
         Words that join the held-out classes as candidates (e.g. typed by a student: "tiger, bus"): their
         word vectors are turned into prototypes exactly like the held-out classes' (``model.prototypes``),
@@ -73,7 +74,8 @@ def classify_features(run: Run, x: np.ndarray, threshold: float | None = None, w
     else:
         p_novel = (scores.novelty > t).astype(np.float64)
     proba = (1 - p_novel)[:, None] * seen_full + p_novel[:, None] * unseen_full
-    nearest = words.nearest(scores.mapped, k=n_words) if words is not None else [[] for _ in range(len(x))]
+    nearest = (words.nearest(scores.mapped, k=n_words) if words is not None and n_words > 0
+               else [[] for _ in range(len(x))])
     unseen_cols = list(model.unseen_) + list(range(C, C + len(extra)))
     out = []
     for i in range(len(x)):
@@ -188,3 +190,66 @@ def summary(run: Run, threshold: float | None = None) -> dict:
         "unseen_names": run.unseen_names,
         "describe": describe,
     }
+
+
+def explain_verdict(run: Run, result: dict) -> dict:
+    """A verdict of :func:`classify` in plain words: why novel (or not), what the gate did, what else it could be.
+
+    The novelty score is placed among the *seen* classes' own test images (an image more unusual than 97 % of
+    them is unusual indeed), and so is the cutoff; then what the gate did with the probabilities.
+
+    Parameters
+    ----------
+    run : Run
+    result : dict
+        One photo's entry from :func:`classify` / :func:`classify_features`.
+
+    Returns
+    -------
+    dict
+        ``unusual_share``: share of the seen classes' test images with a lower novelty score than the photo;
+        ``cutoff_share``: share of them below the cutoff (the rest, ``1 - cutoff_share``, are seen images the
+        gate wrongly calls novel); ``seen_guess`` and ``unseen_guess``: ``(class, probability)`` of the seen
+        softmax alone and of the held-out candidates alone; ``gate``; ``sentences``: ``why``, ``gate`` and
+        ``otherwise``, each one plain sentence.
+    """
+    novelty = np.asarray(run.scores.novelty, dtype=np.float64)
+    seen_scores = novelty[np.isin(run.y_test, run.seen)]
+    if seen_scores.size == 0:
+        seen_scores = novelty
+    score, t = float(result["novelty"]), float(result["threshold"])
+    unusual = float(np.mean(seen_scores < score))
+    cutoff = float(np.mean(seen_scores <= t))
+    seen_guess = max(result["seen_probabilities"].items(), key=lambda kv: kv[1])
+    unseen_guess = max(result["unseen_probabilities"].items(), key=lambda kv: kv[1])
+    candidates = list(result["unseen_probabilities"])
+    gate = run.model.gate
+    if result["novel"]:
+        why = (f"It lands farther from the seen classes than {unusual:.0%} of their own test images do; the "
+               f"threshold calls novel anything past {cutoff:.0%} of them, so it is called novel.")
+    else:
+        why = (f"It lands farther from the seen classes than {unusual:.0%} of their own test images do; the "
+               f"threshold calls novel only what lies past {cutoff:.0%} of them, so it is called familiar.")
+    names = ", ".join(candidates)
+    if gate == "hard":
+        if result["novel"]:
+            what = (f"With the hard gate (Eq. 2) a photo called novel can only be one of the held-out candidates "
+                    f"({names}): every seen class gets 0 %, and the {unseen_guess[1]:.0%} for "
+                    f"{unseen_guess[0]} means \u201c{unseen_guess[0]} rather than the other candidates\u201d, not "
+                    f"certainty that it is one.")
+            otherwise = (f"Had it been called familiar, the seen-class softmax would have said {seen_guess[0]} "
+                         f"({seen_guess[1]:.0%}).")
+        else:
+            what = (f"With the hard gate (Eq. 2) a photo called familiar can only be a seen class: every held-out "
+                    f"candidate gets 0 %, and {seen_guess[0]} gets the seen softmax's {seen_guess[1]:.0%}.")
+            otherwise = (f"Had it been called novel, the nearest held-out candidate would have been "
+                         f"{unseen_guess[0]} ({unseen_guess[1]:.0%} among {names}).")
+    else:
+        p = float(np.clip(result["novelty_probability"], 0, 1))
+        what = (f"The mixture gate weighs both answers by the probability that the photo is novel ({p:.0%}): "
+                f"{1 - p:.0%} of the seen softmax plus {p:.0%} of the held-out candidates.")
+        otherwise = (f"Seen softmax alone: {seen_guess[0]} ({seen_guess[1]:.0%}); held-out candidates alone: "
+                     f"{unseen_guess[0]} ({unseen_guess[1]:.0%}).")
+    return {"unusual_share": unusual, "cutoff_share": cutoff, "seen_guess": seen_guess,
+            "unseen_guess": unseen_guess, "gate": gate,
+            "sentences": {"why": why, "gate": what, "otherwise": otherwise}}

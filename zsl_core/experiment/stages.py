@@ -12,7 +12,7 @@ from ..cache import Progress, cache_dir, load_arrays, make_key, report, save_arr
 from .config import Config, ConfigError
 
 __all__ = ["MODEL_VERSION", "VALIDATION_FRACTION", "load_data", "load_features", "load_statistics", "fit_model",
-           "pairs_matrix", "estimate_seconds"]
+           "pairs_matrix", "estimate_seconds", "plan"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
 MODEL_VERSION = "4"
@@ -42,7 +42,11 @@ VALIDATION_FRACTION = 0.15
 
 
 def _statistics_path(features, seed: int):
-    key = make_key(kind="class-statistics", features=features.key, fraction=VALIDATION_FRACTION, seed=seed,
+    return _statistics_path_for(features.key, seed)
+
+
+def _statistics_path_for(features_key: str, seed: int):
+    key = make_key(kind="class-statistics", features=features_key, fraction=VALIDATION_FRACTION, seed=seed,
                    version=MODEL_VERSION)
     return cache_dir() / "statistics" / f"{key}.npz"
 
@@ -162,9 +166,7 @@ def pairs_matrix(config: Config, dataset, features, statistics=None, words=None,
     from ..semantic import WordVectors
 
     words = words or WordVectors.from_glove_package()
-    key = make_key(kind="pairs", features=features.key, mapping=config.mapping, words=words.fingerprint,
-                   seed=config.seed, fraction=VALIDATION_FRACTION, version=MODEL_VERSION)
-    path = cache_dir() / "pairs" / f"{key}.npz"
+    path = _pairs_path(features.key, config, words.fingerprint)
     C = dataset.n_classes
     if cache:
         arrays = load_arrays(path)
@@ -236,3 +238,47 @@ def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
         out["pairs"] = C * (C - 1) / 2 * (solve + 0.05 if linear else mlp)
     out["total"] = float(sum(out.values()))
     return {k: float(v) for k, v in out.items()}
+
+
+def _pairs_path(features_key: str, config: Config, words_fingerprint: str):
+    key = make_key(kind="pairs", features=features_key, mapping=config.mapping, words=words_fingerprint,
+                   seed=config.seed, fraction=VALIDATION_FRACTION, version=MODEL_VERSION)
+    return cache_dir() / "pairs" / f"{key}.npz"
+
+
+def plan(config: Config, dataset, *, pairs: bool = False, words=None) -> dict:
+    """The whole job of ``config`` before it starts: which stages are already on disk, and seconds for the rest.
+
+    One estimate for everything a page is about to do (features + statistics + fit, and the all-pairs matrix
+    when ``pairs``), so the app can ask before anything long and show the stages as they run.
+
+    Parameters
+    ----------
+    config : Config
+    dataset : Dataset
+    pairs : bool
+        Include the all-pairs matrix.
+    words : WordVectors or None
+        Needed to find a cached pairs matrix (its key includes the word vectors); without it, pairs count as
+        not cached.
+
+    Returns
+    -------
+    dict
+        :func:`estimate_seconds`'s stages and ``total`` (a cached stage costs about a second; a cached pairs
+        matrix costs nothing), and ``cached``: ``{"features": bool, "statistics": bool, "pairs": bool}``.
+    """
+    from ..features import make_extractor
+    from ..features.extraction import feature_key
+
+    extractor = make_extractor(config.features, config.feature_params_dict or None)
+    fkey = feature_key(dataset.fingerprint, extractor)
+    cached = {"features": (cache_dir() / "features" / f"{config.features}-{fkey}.npz").is_file(),
+              "statistics": _statistics_path_for(fkey, config.seed).is_file(),
+              "pairs": bool(pairs and words is not None
+                            and _pairs_path(fkey, config, words.fingerprint).is_file())}
+    out = estimate_seconds(config, dataset, features_cached=cached["features"],
+                           statistics_cached=cached["statistics"], pairs=pairs and not cached["pairs"])
+    if pairs and cached["pairs"]:
+        out["pairs"] = 0.0
+    return {**out, "cached": cached}
