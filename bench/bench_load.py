@@ -71,8 +71,8 @@ from zsl_app.testing import data_path, environment  # noqa: E402
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 KINDS = ("open", "page", "slider", "held_out", "upload")
-#: ``max_entries`` of ``zsl_app.pipeline._slot``, the cache that holds every trained run (for the report).
-SLOT_CAP = 512
+#: ``max_entries`` of ``zsl_app.pipeline._run_slot``, the cache that holds every trained run (for the report).
+SLOT_CAP = 64
 #: ``script_finished`` values (``ForwardMsg.ScriptFinishedStatus``).
 FINISHED, COMPILE_ERROR, EARLY_FOR_RERUN, FRAGMENT_FINISHED = 0, 1, 2, 3
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -28,10 +29,25 @@ def class_colours(class_names: list[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(class_names)}
 
 
+def _white_template() -> go.layout.Template:
+    """The look of plotly's ``plotly_white``, and only what our figures use of it.
+
+    The full template travels inside every figure's JSON: building and serialising one took ~50 ms of a
+    slider move against ~10 ms with this one (30 students moving sliders at once is what makes that count)."""
+    grid = dict(gridcolor="#EBF0F8", linecolor="#EBF0F8", zerolinecolor="#EBF0F8", zerolinewidth=2, ticks="",
+                automargin=True)
+    return go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="white", font=dict(color="#2a3f5f"),
+                                          xaxis=grid, yaxis=grid, hoverlabel=dict(align="left"),
+                                          colorway=list(pio.templates["plotly_white"].layout.colorway)))
+
+
+WHITE = _white_template()
+
+
 def _layout(fig: go.Figure, height: int = 380, **kw) -> go.Figure:
     """Shared look: white template, title at the very top, a horizontal legend between title and plot."""
     titled = "title" in kw
-    settings = dict(height=height, margin=dict(l=10, r=10, t=95 if titled else 40, b=10), template="plotly_white",
+    settings = dict(height=height, margin=dict(l=10, r=10, t=95 if titled else 40, b=10), template=WHITE,
                     legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
     settings.update(kw)
     if titled:

@@ -43,8 +43,19 @@ class _Slot:
 
 
 @st.cache_resource(show_spinner=False, max_entries=512)
-def _slot(kind: str, key: str) -> _Slot:
+def _small_slot(kind: str, key: str) -> _Slot:
     return _Slot()
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _run_slot(key: str) -> _Slot:
+    # Trained runs are the big entries (~15 MB each on full CIFAR-10: validation points, test scores, sweep), so
+    # they get a budget of their own: 64 held-out sets and detectors stay, the least recently used go first.
+    return _Slot()
+
+
+def _slot(kind: str, key: str) -> _Slot:
+    return _run_slot(key) if kind == "run" else _small_slot(kind, key)
 
 
 def is_cached(kind: str, key: str) -> bool:
