@@ -702,13 +702,17 @@ class Visitor:
         checks = self.results.checks
         own_held = set(self.held)
         for element_kind, element in self.run_elements:
-            if element_kind == "multiselect" and element.id.endswith("-unseen") and self.held:
-                shown = set(element.raw_values) if element.set_value else {element.options[i] for i in element.default}
+            # A widget echoes a value only when the server sets it (``set_value``); otherwise the browser keeps
+            # the value it sent and ``default`` is the widget's bare default (a kept widget passes none), so
+            # there is nothing of another session's to see. What the page derives from it is checked below.
+            if element_kind == "multiselect" and element.id.endswith("-unseen") and self.held and element.set_value:
+                shown = set(element.raw_values)
                 checks["held_out_echo"] += 1
                 if shown != own_held:
                     self._crosstalk(kind, f"held-out multiselect shows {sorted(shown)}, own {sorted(own_held)}")
-            elif element_kind == "slider" and element.id.endswith("-novel_pct") and self.pct is not None:
-                shown = list(element.value) if element.set_value else list(element.default)
+            elif (element_kind == "slider" and element.id.endswith("-novel_pct") and self.pct is not None
+                  and element.set_value):
+                shown = list(element.value)
                 checks["slider_echo"] += 1
                 if not shown or abs(shown[0] - self.pct) > 1e-6:
                     self._crosstalk(kind, f"slider shows {shown}, own {self.pct}")

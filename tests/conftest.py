@@ -46,3 +46,11 @@ def app_env(monkeypatch):
 
     for key, value in environment().items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so a fixture can tell that its test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report

@@ -15,6 +15,7 @@ Uses the same small cached features as the AppTest tests (``zsl_app.testing.envi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -125,6 +126,22 @@ def page(server, browser, width):
         pg.zsl_width = width
         yield pg
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def picture_of_a_failure(request, shots):
+    """When a browser test fails, save what the page showed (screenshot + the main area's text) beside the
+    other screenshots: a timeout alone does not say whether the app erred, stalled or lost an event."""
+    yield
+    report = getattr(request.node, "report_call", None)
+    if report is None or not report.failed or "page" not in request.fixturenames:
+        return
+    page = request.getfixturevalue("page")
+    name = f"FAILED-{request.node.name}".replace("/", "_").replace("[", "-").replace("]", "")
+    with contextlib.suppress(Exception):
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+        (shots / f"{name}.txt").write_text(page.locator(MAIN).inner_text(timeout=5_000))
+        print(f"\nfailure picture: {shots / name}.png")
 
 
 def wait_idle(page, settle: float = 0.5) -> None:

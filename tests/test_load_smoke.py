@@ -45,8 +45,9 @@ def test_two_visitors_no_errors_no_crosstalk(bench_load):
         "open": 2, "page": 4, "slider": 6, "held_out": 2, "upload": 2}
     assert out["fragment_runs"]["slider"] == 6, "a slider move reruns only its fragment, as in the browser"
     checks = out["checks"]
-    assert checks["held_out_echo"] >= 6 and checks["held_out_text"] >= 6, checks
-    assert checks["slider_echo"] >= 6 and checks["slider_metric"] >= 6, checks
+    # The widgets keep their values in the browser (echoed only when the server sets one), so the pages'
+    # derived figures carry the check: the held-out names in the text and the "Called novel" metric.
+    assert checks["held_out_text"] >= 6 and checks["slider_metric"] >= 6, checks
     assert checks["photo"] == 2, checks
     assert out["vmhwm_mb"] > 0 and out["rss_end_mb"] > 0
 
@@ -87,3 +88,23 @@ def test_crosstalk_is_detected(bench_load):
     assert "slider shows [12.5]" in found and "'Called novel' shows 12.5%" in found
     assert "v07-r0.jpg" in found
     assert any("no verdict" in e for e in results.errors)
+
+
+def test_a_widget_the_server_does_not_set_is_not_crosstalk(bench_load):
+    """A kept widget is drawn without a value (``set_value`` false, ``default`` the bare minimum): the browser
+    keeps the visitor's own value, so the bare default is not another session's choice."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    results = bench_load.Results()
+    visitor = bench_load.Visitor(0, 0, results, timeout=1)
+    visitor.held, visitor.pct = ("cat", "truck"), 42.0
+    msg = ForwardMsg()
+    msg.delta.new_element.slider.id = "$$ID-1-novel_pct"
+    msg.delta.new_element.slider.default.append(0.0)
+    visitor._on_message(msg)
+    msg = ForwardMsg()
+    msg.delta.new_element.multiselect.id = "$$ID-0-unseen"
+    msg.delta.new_element.multiselect.options.extend(bench_load.CLASS_NAMES)
+    visitor._on_message(msg)
+    visitor.check("slider")
+    assert results.crosstalk == []
