@@ -83,10 +83,10 @@ def live(run: pipeline.Run, other) -> None:
                                       paper_seen, threshold.score_name(run.config.novelty),
                                       nothing=h["call_nothing_unseen"])
     if other is None:
-        charts.show(current, "curves_current", "tradeoff", sweep_table(run))
+        charts.show(current, "curves_current", "tradeoff", lambda: sweep_table(run))
     else:
         left, right = st.columns(2)
-        charts.show(current, "curves_current", "tradeoff", sweep_table(run), container=left)
+        charts.show(current, "curves_current", "tradeoff", lambda: sweep_table(run), container=left)
         t_other = other.threshold_for_share(at["novel_fraction"])
         h_other = summary(other, t_other)
         charts.show(figures.tradeoff_curves(other.sweep,
@@ -94,7 +94,7 @@ def live(run: pipeline.Run, other) -> None:
                                             h_other["at_threshold"], paper_seen,
                                             threshold.score_name(other.config.novelty),
                                             nothing=h_other["call_nothing_unseen"]),
-                    "curves_other", f"tradeoff-{other.config.novelty}", sweep_table(other), container=right)
+                    "curves_other", f"tradeoff-{other.config.novelty}", lambda: sweep_table(other), container=right)
     notes = ["Curves: every threshold on the test split; the dots mark the slider; dashed: calling nothing unseen."]
     if paper_seen is not None:
         notes.append(f"Grey dotted line: the paper's seen-class accuracy with cat and truck held out "
@@ -105,7 +105,7 @@ def live(run: pipeline.Run, other) -> None:
     cm = run.confusion(t)
     charts.show(figures.confusion_heatmap(cm, run.class_names, run.unseen_names,
                                           "Confusion matrix at this threshold (test split, % of each row, ✱ = held out)"),
-                "confusion", "confusion", confusion_table(cm, run.class_names))
+                "confusion", "confusion", lambda: confusion_table(cm, run.class_names))
     st.markdown(
         f"""
 **Reading the matrix.** Row = true class, column = predicted class, each row sums to 100 (the numbers are % of

@@ -71,3 +71,32 @@ def test_probability_bars_sorted_with_unseen_in_their_colour():
     assert list(bars.y) == ["truck", "cat", "dog"], "largest on top (Plotly draws the last bar at the top)"
     assert list(bars.marker.color) == [figures.UNSEEN_COLOUR, figures.UNSEEN_COLOUR, figures.SEEN_COLOUR]
     assert list(bars.text) == ["10.0%", "20.0%", "70.0%"]
+
+
+def test_csv_of_a_table_or_of_a_table_built_on_demand():
+    import pandas as pd
+
+    from zsl_app import charts
+
+    table = pd.DataFrame({"threshold": [1.5, 0.5], "seen": [0.9, 0.8]})
+    built = []
+
+    def later():
+        built.append(1)
+        return table
+
+    assert charts.table_csv(table) == b"threshold,seen\n1.5,0.9\n0.5,0.8\n"
+    assert charts.table_csv(later) == charts.table_csv(table) and built == [1]
+
+
+def test_landing_figure_is_valid_with_typed_labels():
+    rng = np.random.default_rng(0)
+    pts, labels = rng.normal(size=(60, 2)), np.repeat([0, 1, 2], 20)
+    fig = figures.landing_figure(pts, labels, np.eye(3)[:, :2] * 3, np.array([0.2, 0.1]), ["cat", "dog", "truck"],
+                                 ["cat", "truck"], extra_xy=np.array([[2.0, -1.0]]), extra_names=["tiger"])
+    go.Figure(fig.to_dict())
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["cat", "dog", "truck"] and names[3:] == ["class word vectors", "your labels", "your photo"]
+    assert list(fig.data[3].text) == ["cat (unseen)", "dog", "truck (unseen)"]
+    assert list(fig.data[4].text) == ["<i>tiger</i> (typed)"]
+    assert [a.text for a in fig.layout.annotations] == ["<b>your photo</b>"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -30,15 +29,20 @@ def figure_html(fig: go.Figure, name: str) -> bytes:
     return fig.to_html(include_plotlyjs=True, full_html=True, config=config(name, "svg")).encode("utf-8")
 
 
-def table_csv(table: pd.DataFrame) -> bytes:
+def table_csv(table) -> bytes:
+    """CSV of a table, or of the table a zero-argument callable builds (built only when downloaded: a
+    slider move should not build a DataFrame nobody asked for)."""
+    table = table() if callable(table) else table
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
     return buffer.getvalue().encode("utf-8")
 
 
-def show(fig: go.Figure, key: str, name: str, table: pd.DataFrame | None = None, container=None, **kwargs):
+def show(fig: go.Figure, key: str, name: str, table=None, container=None, **kwargs):
     """``st.plotly_chart`` with the app's export settings, larger type in presentation mode, and a *Download*
-    menu (HTML figure, CSV numbers) under it outside presentation mode. Returns what ``st.plotly_chart`` returns.
+    menu (HTML figure, CSV numbers) under it outside presentation mode. ``table``: a ``pd.DataFrame`` or a
+    zero-argument callable returning one (then built only when downloaded). Returns what ``st.plotly_chart``
+    returns.
     """
     box = container or st
     if state.presenting():
@@ -49,7 +53,7 @@ def show(fig: go.Figure, key: str, name: str, table: pd.DataFrame | None = None,
     return event
 
 
-def downloads(fig: go.Figure | None, key: str, name: str, table: pd.DataFrame | None = None, container=None) -> None:
+def downloads(fig: go.Figure | None, key: str, name: str, table=None, container=None) -> None:
     """A small *Download* menu: the figure (HTML, SVG from its camera button) and its numbers (CSV)."""
     box = container or st
     menu = box.popover("Download", icon=":material/download:", width="content", key=f"dl.{key}")

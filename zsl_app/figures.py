@@ -401,33 +401,31 @@ def landing_figure(pts: np.ndarray, labels: np.ndarray, class_xy: np.ndarray, ph
                    class_names: list[str], unseen: list[str], height: int = 430,
                    extra_xy: np.ndarray | None = None, extra_names: list[str] = ()) -> go.Figure:
     """Where a photo lands among the mapped test images and the class word vectors (a PCA view); typed
-    candidate labels (``extra_names`` at ``extra_xy``) are drawn as hollow stars."""
+    candidate labels (``extra_names`` at ``extra_xy``) are drawn as hollow stars. Redrawn for every photo
+    and typed label, so built from plain dicts (see :func:`_figure`)."""
     colours = class_colours(class_names)
-    fig = go.Figure()
-    for c, name in enumerate(class_names):
-        sel = labels == c
-        if sel.any():
-            fig.add_trace(go.Scattergl(x=pts[sel, 0], y=pts[sel, 1], mode="markers", name=name,
-                                       marker=dict(size=4, color=colours[name], opacity=0.35),
-                                       hoverinfo="skip", showlegend=False))
+    data = [dict(type="scattergl", x=pts[labels == c, 0], y=pts[labels == c, 1], mode="markers", name=name,
+                 marker=dict(size=4, color=colours[name], opacity=0.35), hoverinfo="skip", showlegend=False)
+            for c, name in enumerate(class_names) if (labels == c).any()]
     extra_xy = np.zeros((0, 2)) if extra_xy is None else np.asarray(extra_xy, dtype=float).reshape(-1, 2)
     stars = np.vstack([class_xy, extra_xy])
     positions = label_positions(stars, others=np.asarray(photo_xy, dtype=float)[None])
-    fig.add_trace(go.Scatter(x=class_xy[:, 0], y=class_xy[:, 1], mode="markers+text", name="class word vectors",
-                             marker=dict(symbol="star", size=16, color=[colours[n] for n in class_names],
-                                         line=dict(color="black", width=1)),
-                             text=[f"{n}{' (unseen)' if n in unseen else ''}" for n in class_names],
-                             textposition=positions[: len(class_xy)], textfont=dict(size=11),
-                             hovertemplate="word vector of %{text}<extra></extra>"))
+    data.append(dict(type="scatter", x=class_xy[:, 0], y=class_xy[:, 1], mode="markers+text",
+                     name="class word vectors",
+                     marker=dict(symbol="star", size=16, color=[colours[n] for n in class_names],
+                                 line=dict(color="black", width=1)),
+                     text=[f"{n}{' (unseen)' if n in unseen else ''}" for n in class_names],
+                     textposition=positions[: len(class_xy)], textfont=dict(size=11),
+                     hovertemplate="word vector of %{text}<extra></extra>"))
     if len(extra_xy):
-        fig.add_trace(go.Scatter(x=extra_xy[:, 0], y=extra_xy[:, 1], mode="markers+text", name="your labels",
-                                 marker=dict(symbol="star-open", size=16, color=UNSEEN_COLOUR, line=dict(width=2)),
-                                 text=[f"<i>{n}</i> (typed)" for n in extra_names],
-                                 textposition=positions[len(class_xy):], textfont=dict(size=11, color="#9a3412"),
-                                 hovertemplate="word vector of %{text}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[photo_xy[0]], y=[photo_xy[1]], mode="markers", name="your photo",
-                             marker=dict(symbol="x-thin", size=22, color="black", line=dict(width=4, color="black")),
-                             hovertemplate="your photo<extra></extra>"))
+        data.append(dict(type="scatter", x=extra_xy[:, 0], y=extra_xy[:, 1], mode="markers+text", name="your labels",
+                         marker=dict(symbol="star-open", size=16, color=UNSEEN_COLOUR, line=dict(width=2)),
+                         text=[f"<i>{n}</i> (typed)" for n in extra_names],
+                         textposition=positions[len(class_xy):], textfont=dict(size=11, color="#9a3412"),
+                         hovertemplate="word vector of %{text}<extra></extra>"))
+    data.append(dict(type="scatter", x=[photo_xy[0]], y=[photo_xy[1]], mode="markers", name="your photo",
+                     marker=dict(symbol="x-thin", size=22, color="black", line=dict(width=4, color="black")),
+                     hovertemplate="your photo<extra></extra>"))
     # The photo's label sits at the end of a short arrow pointing away from the nearest star, so it never
     # covers a class name (issue 9: "your photo" on the frog star).
     span = np.ptp(np.vstack([pts, stars, np.asarray(photo_xy)[None]]), axis=0)
@@ -435,12 +433,12 @@ def landing_figure(pts: np.ndarray, labels: np.ndarray, class_xy: np.ndarray, ph
     away = (np.asarray(photo_xy) - stars[np.argmin(np.linalg.norm((stars - photo_xy) / span, axis=1))]) / span
     norm = float(np.linalg.norm(away))
     direction = away / norm if norm > 1e-9 else np.array([0.0, -1.0])
-    fig.add_annotation(x=photo_xy[0], y=photo_xy[1], text="<b>your photo</b>", showarrow=True, arrowhead=2,
-                       ax=float(55 * direction[0]), ay=float(-40 * direction[1]), font=dict(size=12),
-                       bgcolor="rgba(255,255,255,0.85)")
+    note = dict(x=float(photo_xy[0]), y=float(photo_xy[1]), text="<b>your photo</b>", showarrow=True, arrowhead=2,
+                ax=float(55 * direction[0]), ay=float(-40 * direction[1]), font=dict(size=12),
+                bgcolor="rgba(255,255,255,0.85)")
     every = np.vstack([pts, stars, np.asarray(photo_xy)[None]])
-    fig.update_xaxes(title="first principal component of the word space", showticklabels=False, zeroline=False,
-                     range=padded_range(every[:, 0]))
-    fig.update_yaxes(title="second principal component", showticklabels=False, zeroline=False,
-                     range=padded_range(every[:, 1], 0.08))
-    return _layout(fig, height, showlegend=False)
+    return _figure(data, height, showlegend=False, annotations=[note],
+                   xaxis=dict(title=dict(text="first principal component of the word space"), showticklabels=False,
+                              zeroline=False, range=padded_range(every[:, 0])),
+                   yaxis=dict(title=dict(text="second principal component"), showticklabels=False, zeroline=False,
+                              range=padded_range(every[:, 1], 0.08)))
