@@ -3,6 +3,7 @@ the threshold, and figures that agree wherever they are read."""
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 import torch
@@ -227,3 +228,17 @@ def test_explain_verdict_places_the_photo_among_the_seen_test_images(problem, ga
             assert "0 %" in out["sentences"]["gate"]
         else:
             assert "mixture gate" in out["sentences"]["gate"]
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
+    """Spinning OpenMP threads made a fit 5-8x slower on a busy machine (see zsl_core/__init__.py)."""
+    import subprocess
+    import sys
+
+    code = "import os, zsl_core, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
