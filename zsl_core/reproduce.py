@@ -94,7 +94,7 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         The report (the content of ``report.json``).
     """
     from .evaluation import auroc, ausuc, best_point, distractor_curve, nearest_distractor_words
-    from .experiment import load_statistics, pairs_matrix, summary, train
+    from .experiment import load_data, load_statistics, loop_problem, pairs_matrix, summary, train
     from .semantic import WordVectors
 
     options = options or ReportOptions()
@@ -104,13 +104,23 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    first = train(config.with_(novelty="gaussian"), progress)
-    dataset, feats = first.dataset, first.features
-    timings.update({k: round(v, 2) for k, v in first.timings.items()})
+    dataset = load_data(config, progress)
+    config.check_classes(dataset.class_names)
+    data_s = time.time() - t0
     log(f"Dataset: {dataset.name}: {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
         f"images, classes {', '.join(dataset.class_names)}")
     for warning in dataset.warnings:
         log(f"Dataset warning: {warning}")
+    # What this dataset cannot support is said now, from its labels, and the rest of the report still runs.
+    skipped = {}
+    problem = loop_problem(config, dataset)
+    if problem:
+        skipped["loop"] = problem
+        log(f"LoOP novelty detector: skipped, so the report has the Gaussian detector only. {problem}.")
+    first = train(config.with_(novelty="gaussian"), progress, dataset=dataset)
+    feats = first.features
+    timings.update({k: round(v, 2) for k, v in first.timings.items()})
+    timings["data_s"] = round(data_s, 2)
     log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
     words = WordVectors.from_glove_package()
     class_names = list(dataset.class_names)
@@ -122,6 +132,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     detectors = {}
     runs = {"gaussian": first}
     for detector in ("gaussian", "loop"):
+        if detector in skipped:
+            continue
         if detector not in runs:
             report(progress, f"Training the model ({detector} novelty)", 0, 1)
             runs[detector] = train(config.with_(novelty=detector), progress, dataset=dataset, features=feats,
@@ -223,6 +235,7 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         "best_overall": {name: d["best_overall"] for name, d in detectors.items()},
         "best_H": {name: d["best_H"] for name, d in detectors.items()},
         "at_default_threshold": {name: d["at_default_threshold"] for name, d in detectors.items()},
+        "skipped_detectors": skipped,
         "distractors": distractor,
         "paper": PAPER,
         "plots": plots,
@@ -423,6 +436,8 @@ def render_markdown(r: dict) -> str:
             f"(seen {_fmt(bh['seen'])}, unseen {_fmt(bh['unseen'])}) | {_fmt(dt['seen'])} / {_fmt(dt['unseen'])} / "
             f"{_fmt(dt['overall'])} / {_fmt(dt['H'])} at {dt['threshold']:.4g} | {_fmt(r['ausuc'][name])} | "
             f"{_fmt(r['novelty_auroc'][name])} |")
+    for name, why in r.get("skipped_detectors", {}).items():
+        lines.append(f"| {name} | not run on this dataset: {why}. | | | | | |")
     lines += [
         "",
         "Thresholds: Gaussian — a test image is called novel when its negative log marginal likelihood under the "
