@@ -509,3 +509,28 @@ def test_the_command_line_refuses_loop_on_a_tiny_dataset_before_any_work_was_bro
     assert code == 2 and "error: LoOP needs at least 3 validation images of the seen classes" in err
     assert err.strip().endswith("or use the Gaussian novelty detector (--novelty gaussian).")
     assert not list((cache.cache_dir() / "features").glob("*"))  # nothing computed
+
+
+def test_figures_of_a_held_out_class_without_test_images_are_not_available_was_broken(tmp_path):
+    """Before: after warning that AUSUC is undefined, the report printed AUSUC 1.000 and the pair's 2-way figure,
+    both measured on the other held-out class's images alone; report.md did not carry the warning."""
+    data = _noisy_folder(tmp_path / "notest", n_train=20, n_test=4, no_test=("ship",))
+    report, lines = _reproduce(data, tmp_path / "rep", unseen=("ship", "truck"))
+    assert any(line.startswith("Dataset warning: no test images for 1 class(es): ship") for line in lines)
+    detector_lines = [line for line in lines if line.startswith(("gaussian:", "loop:"))]
+    assert len(detector_lines) == 2
+    assert all("AUSUC n/a (no test images of ship);" in line for line in detector_lines), detector_lines
+    assert "2-way zero-shot ship-truck: n/a (no test images of ship)" in lines
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert saved["ausuc"] == {"gaussian": None, "loop": None}
+    assert saved["zero_shot_pair_accuracy"] == {"ship-truck": None}
+    assert saved["undefined"] == {"ausuc": "no test images of ship",
+                                  "zero_shot_pair_accuracy": {"ship-truck": "no test images of ship"}}
+    assert saved["novelty_auroc"]["gaussian"] is not None  # truck's images still measure the detector
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Dataset warnings\n\n- no test images for 1 class(es): ship;" in markdown
+    assert "| ship-truck (held out here) | n/a (no test images of ship) |" in markdown
+    assert markdown.count("| n/a (no test images of ship) |") == 3  # the pair, and the AUSUC of each detector
+    assert "the unseen figures are measured on truck alone" in markdown
+    assert "AUSUC 1.000" not in markdown and "1.000 | 0.91" not in markdown
+
