@@ -534,3 +534,29 @@ def test_figures_of_a_held_out_class_without_test_images_are_not_available_was_b
     assert "the unseen figures are measured on truck alone" in markdown
     assert "AUSUC 1.000" not in markdown and "1.000 | 0.91" not in markdown
 
+
+def test_link_members_are_counted_as_skipped_in_tar_and_zip_alike_was_broken(tmp_path):
+    """Before: a tar's links were dropped without a word, while a ZIP's were skipped as 'text, not an image'."""
+    import stat
+    import zipfile
+
+    from zsl_core.data import load_uploaded_dataset
+
+    members = _members(n_train=3, n_test=1, prefix="")
+    tar_path = _write_tar(tmp_path / "links.tar", members, mode="w")
+    with tarfile.open(tar_path, "a") as tar:
+        _symlink(tar, "train/cat/link.png", "000.png")
+    zip_path = tmp_path / "links.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, payload in members:
+            archive.writestr(name, payload)
+        link = zipfile.ZipInfo("train/cat/link.png")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "000.png")
+    expected = "train/cat/link.png: a link, not an image file (links in an archive are not followed)"
+    for ds in (load_dataset(tar_path), load_uploaded_dataset(tar_path.read_bytes(), "links.tar"),
+               load_uploaded_dataset(zip_path.read_bytes(), "links.zip")):
+        (skipped,) = [w for w in ds.warnings if w.kind == "skipped"]
+        assert skipped.count == 1 and skipped.examples == (expected,)
+        assert "skipped 1 unreadable file(s) of 13 (train/cat: 1 of 4)" in skipped
+        assert len(ds.train_labels) == 9  # every real image is used
