@@ -172,7 +172,7 @@ def describe_preparation(data: ImageSource, *, name: str | None = None) -> dict:
             "rotated": orientation in _ORIENTATION}
 
 
-def read_limited(data, label: str, limit: int | None = None) -> bytes:
+def read_limited(data, label: str, limit: int | None = None, *, expected: str = "an image") -> bytes:
     """The bytes of ``data`` (bytes, an open binary file, or a path to a regular file), at most ``limit``.
 
     Parameters
@@ -183,6 +183,8 @@ def read_limited(data, label: str, limit: int | None = None) -> bytes:
     limit : int, optional
         Default :data:`MAX_BYTES`. One byte more than this is read, to tell "exactly at the limit" from
         "over it", and then reading stops.
+    expected : str
+        What the content should be, for the message about empty input (``"an image"``).
 
     Raises
     ------
@@ -230,7 +232,7 @@ def read_limited(data, label: str, limit: int | None = None) -> bytes:
     if len(raw) > limit:
         raise DatasetError(f"{label} is larger than the {_mb(limit)} limit")
     if len(raw) == 0:
-        raise DatasetError(f"{label} is empty (0 bytes), not an image")
+        raise DatasetError(f"{label} is empty (0 bytes), not {expected}")
     return bytes(raw) if isinstance(raw, memoryview) else raw
 
 
