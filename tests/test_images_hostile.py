@@ -490,3 +490,16 @@ def test_describe_preparation_says_what_is_kept_and_filled():
     assert out["rotated"] and out["size"] == (100, 200) and out["crop"] == (0, 50, 100, 150)
     with pytest.raises(DatasetError):
         describe_preparation(b"not an image at all")
+
+
+def test_the_hostile_benchmark_answers_help_without_running_was_broken():
+    """Before: ``bench_hostile.py --help`` ignored its arguments and ran the whole benchmark (~30 s)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "bench_hostile.py"), "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: bench_hostile.py")
+    assert "peak" in done.stdout and "input " not in done.stdout  # the help, not the benchmark's table
+    assert time.perf_counter() - start < 20
+    wrong = subprocess.run([sys.executable, str(REPO / "bench" / "bench_hostile.py"), "--n", "3"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "unrecognized arguments" in wrong.stderr
