@@ -11,6 +11,7 @@ and its wall time. Prints a table, then one JSON line of figures as the last lin
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shutil
@@ -108,7 +109,12 @@ def _measure(code: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Each case runs in a fresh interpreter; prints a table, then one JSON line of figures (peak MB "
+               "added after the imports, seconds, outcome per input).")
+    parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="zsl_bench_hostile_"))
     try:
         cases = _inputs(folder)

@@ -92,6 +92,26 @@ def test_uncreatable_cache_folder_computes_without_caching_and_warns_once_was_br
     assert [w.folder for w in cache_warnings()] == [blocker / "cache"]
 
 
+def test_the_command_line_says_an_unusable_cache_in_one_plain_line_was_broken(tmp_path):
+    """Before: Python's format, ``.../zsl_core/semantic.py:95: CacheWarning: ...`` and the source line under it."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = _tar(tmp_path / "pets.tar.gz")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(photo)
+    env = {**os.environ, "ZSL_CACHE_DIR": str(blocker / "cache"), "PYTHONPATH": str(REPO)}
+    # LoOP on 5 images per class is refused right after the dataset is read: the cache is met, nothing trained.
+    done = subprocess.run([sys.executable, "-m", "zsl_core", "classify", "--data", str(data), "--features",
+                           "coates", "--atoms", "8", "--novelty", "loop", "--unseen", "ship", "--train-per-class", "5",
+                           str(photo)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in done.stderr.splitlines() if "cache folder" in line]
+    assert lines == [f"warning: cannot write to the cache folder {blocker / 'cache'} (Not a directory): results are "
+                     "computed again each time instead of being cached; set ZSL_CACHE_DIR to a writable folder with "
+                     "free space to keep them"], done.stderr
+    assert "CacheWarning" not in done.stderr and ".py:" not in done.stderr and "warnings.warn" not in done.stderr
+
+
 def test_full_cache_disk_computes_without_caching_and_leaves_no_partial_files_was_broken(tmp_path, monkeypatch):
     """A real 'disk full': the process may not write past 4 KiB into any file (RLIMIT_FSIZE)."""
     monkeypatch.setenv("ZSL_CACHE_DIR", str(tmp_path / "cache"))

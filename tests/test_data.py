@@ -134,6 +134,37 @@ def test_official_archive_with_wrong_md5_is_refused_and_kept(tmp_path):
     assert archive.exists()  # a file the user named is never deleted
 
 
+def test_wrong_md5_advice_is_one_a_command_line_user_can_follow_was_broken(tmp_path):
+    """Before: "load it with md5=None" (an API argument; the CLI and app have none), and the progress line
+    "Verifying archive checksum: [---...] 0/1" was left unfinished above the error."""
+    from zsl_core.progress import TerminalProgress
+
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    x_train, y_train, _, _ = make_official(archive)  # a re-packed copy: same images, another MD5
+    steps = []
+    with pytest.raises(DatasetError) as err:
+        load_dataset(archive, progress=lambda step, done, total: steps.append((step, done, total)))
+    message = str(err.value)
+    assert "md5=None" not in message and "\n" not in message
+    assert message.endswith("For a copy you trust, extract it (tar -xzf cifar-10-python.tar.gz) and pass the "
+                            "extracted cifar-10-batches-py folder instead (--data PATH on the command line, the "
+                            "data field in the app).")
+    assert steps[-1] == ("Verifying archive checksum", 1, 1)
+    # The advice works: extracted, the same copy loads through the command line's own path.
+    with tarfile.open(archive) as tar:
+        safe_extract(tar, tmp_path)
+    ds = load_dataset(tmp_path / "cifar-10-batches-py", cache=False)
+    np.testing.assert_array_equal(ds.train_images, x_train)
+    # The command line shows the finished check, then the error (progress lines end with "done").
+    buf = io.StringIO()
+    progress = TerminalProgress(stream=buf)
+    with pytest.raises(DatasetError):
+        load_dataset(archive, progress=progress)
+    progress.close()
+    shown = [line for line in buf.getvalue().replace("\r", "\n").splitlines() if "checksum" in line]
+    assert "1/1 done" in shown[-1], shown
+
+
 def test_extracted_official_folder_loads(tmp_path):
     archive = tmp_path / "src.tar.gz"
     x_train, y_train, _, _ = make_official(archive)

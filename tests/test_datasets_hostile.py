@@ -445,3 +445,118 @@ def test_any_folder_names_give_clean_classes_or_one_clear_error(tmp_path_factory
     assert not invalid and not clash
     assert ds.class_names == sorted(names)
     assert len(ds.train_labels) == len(folders) and ds.warnings == ()
+
+
+# ------------------------------------------------------------------------------- small datasets, reports
+
+
+def _noisy_folder(root: Path, n_train: int, n_test: int, classes=("cat", "dog", "ship", "truck"),
+                  no_test=()) -> Path:
+    """An image folder of 16x16 noisy colour patches (a colour per class), small enough for coates/16 atoms."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for ci, cls in enumerate(classes):
+            if split == "test" and cls in no_test:
+                continue
+            for i in range(n):
+                mean = np.clip([60 * ci, 255 - 60 * ci, 20 * i], 0, 255)
+                pixels = np.clip(rng.normal(mean, 30, (16, 16, 3)), 0, 255).astype(np.uint8)
+                path = root / split / cls / f"{i:03d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+    return root
+
+
+def _reproduce(data: Path, out: Path, unseen=("cat", "truck")):
+    from zsl_core.experiment import Config
+    from zsl_core.reproduce import ReportOptions, run
+
+    lines = []
+    config = Config(data=str(data), features="coates", feature_params={"n_atoms": 16}, unseen=unseen)
+    report = run(config, ReportOptions(out=str(out), n_distractors=2, tsne_points=100, skip_pairs=True),
+                 log=lines.append)
+    return report, lines
+
+
+def test_a_dataset_too_small_for_loop_still_gets_its_report_was_broken(tmp_path):
+    """Before: the Gaussian figures were printed, then LoOP raised, and the report folder stayed empty."""
+    data = _noisy_folder(tmp_path / "small", n_train=8, n_test=2)
+    report, lines = _reproduce(data, tmp_path / "rep")
+    skip = next(i for i, line in enumerate(lines) if line.startswith("LoOP novelty detector: skipped"))
+    features = next(i for i, line in enumerate(lines) if line.startswith("Features:"))
+    assert skip < features  # said from the labels, before the features are computed
+    assert "this dataset has 2 (15% of each seen class's training images are kept for validation: dog 1 of 8, " \
+           "ship 1 of 8). To use LoOP, give each seen class at least 10 training images or hold out fewer " \
+           "classes" in lines[skip]
+    assert "--novelty" not in lines[skip]  # reproduce reports both detectors; it has no such option
+    assert list(report["best_overall"]) == ["gaussian"] and "loop" in report["skipped_detectors"]
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert saved["skipped_detectors"]["loop"].startswith("LoOP needs at least 3 validation images")
+    assert saved["seen_accuracy"] == report["seen_accuracy"]
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "| loop | not run on this dataset: LoOP needs at least 3 validation images" in markdown
+    assert "| gaussian |" in markdown
+
+
+def test_the_command_line_refuses_loop_on_a_tiny_dataset_before_any_work_was_broken(tmp_path, capsys):
+    from zsl_core.__main__ import main
+
+    data = _noisy_folder(tmp_path / "small", n_train=8, n_test=2)
+    photo = data / "test" / "dog" / "000.png"
+    code = main(["classify", "--data", str(data), "--features", "coates", "--atoms", "16", "--novelty", "loop",
+                 str(photo)])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: LoOP needs at least 3 validation images of the seen classes" in err
+    assert err.strip().endswith("or use the Gaussian novelty detector (--novelty gaussian).")
+    assert not list((cache.cache_dir() / "features").glob("*"))  # nothing computed
+
+
+def test_figures_of_a_held_out_class_without_test_images_are_not_available_was_broken(tmp_path):
+    """Before: after warning that AUSUC is undefined, the report printed AUSUC 1.000 and the pair's 2-way figure,
+    both measured on the other held-out class's images alone; report.md did not carry the warning."""
+    data = _noisy_folder(tmp_path / "notest", n_train=20, n_test=4, no_test=("ship",))
+    report, lines = _reproduce(data, tmp_path / "rep", unseen=("ship", "truck"))
+    assert any(line.startswith("Dataset warning: no test images for 1 class(es): ship") for line in lines)
+    detector_lines = [line for line in lines if line.startswith(("gaussian:", "loop:"))]
+    assert len(detector_lines) == 2
+    assert all("AUSUC n/a (no test images of ship);" in line for line in detector_lines), detector_lines
+    assert "2-way zero-shot ship-truck: n/a (no test images of ship)" in lines
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert saved["ausuc"] == {"gaussian": None, "loop": None}
+    assert saved["zero_shot_pair_accuracy"] == {"ship-truck": None}
+    assert saved["undefined"] == {"ausuc": "no test images of ship",
+                                  "zero_shot_pair_accuracy": {"ship-truck": "no test images of ship"}}
+    assert saved["novelty_auroc"]["gaussian"] is not None  # truck's images still measure the detector
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Dataset warnings\n\n- no test images for 1 class(es): ship;" in markdown
+    assert "| ship-truck (held out here) | n/a (no test images of ship) |" in markdown
+    assert markdown.count("| n/a (no test images of ship) |") == 3  # the pair, and the AUSUC of each detector
+    assert "the unseen figures are measured on truck alone" in markdown
+    assert "AUSUC 1.000" not in markdown and "1.000 | 0.91" not in markdown
+
+
+def test_link_members_are_counted_as_skipped_in_tar_and_zip_alike_was_broken(tmp_path):
+    """Before: a tar's links were dropped without a word, while a ZIP's were skipped as 'text, not an image'."""
+    import stat
+    import zipfile
+
+    from zsl_core.data import load_uploaded_dataset
+
+    members = _members(n_train=3, n_test=1, prefix="")
+    tar_path = _write_tar(tmp_path / "links.tar", members, mode="w")
+    with tarfile.open(tar_path, "a") as tar:
+        _symlink(tar, "train/cat/link.png", "000.png")
+    zip_path = tmp_path / "links.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, payload in members:
+            archive.writestr(name, payload)
+        link = zipfile.ZipInfo("train/cat/link.png")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        archive.writestr(link, "000.png")
+    expected = "train/cat/link.png: a link, not an image file (links in an archive are not followed)"
+    for ds in (load_dataset(tar_path), load_uploaded_dataset(tar_path.read_bytes(), "links.tar"),
+               load_uploaded_dataset(zip_path.read_bytes(), "links.zip")):
+        (skipped,) = [w for w in ds.warnings if w.kind == "skipped"]
+        assert skipped.count == 1 and skipped.examples == (expected,)
+        assert "skipped 1 unreadable file(s) of 13 (train/cat: 1 of 4)" in skipped
+        assert len(ds.train_labels) == 9  # every real image is used

@@ -4,6 +4,7 @@ the threshold, and figures that agree wherever they are read."""
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import pytest
 import torch
@@ -242,3 +243,91 @@ def test_openmp_threads_wait_passively_unless_the_user_says_otherwise():
     env["OMP_WAIT_POLICY"] = "ACTIVE"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+# -- small datasets and LoOP ----------------------------------------------------------------------------------
+def _labels_only(counts, names=("cat", "dog", "ship", "truck", "bird")):
+    """A dataset whose training split has ``counts[i]`` images of class i (blank images: only labels matter)."""
+    from zsl_core.data import Dataset
+
+    y = np.repeat(np.arange(len(counts)), counts).astype(np.int64)
+    blank = np.zeros((len(y), 32, 32, 3), np.uint8)
+    return Dataset("tiny", list(names[:len(counts)]), blank, y, blank[:len(counts)], np.arange(len(counts)))
+
+
+def _reference_points(counts, unseen, seed=0):
+    """LoOP's reference points, counted independently: validation rows (the model's split) of seen classes."""
+    from zsl_core.experiment import VALIDATION_FRACTION
+
+    y = np.repeat(np.arange(len(counts)), counts)
+    _, val = validation_split(y, VALIDATION_FRACTION, seed)
+    seen = [i for i in range(len(counts)) if i not in unseen]
+    return int(np.isin(y[val], seen).sum())
+
+
+def _counts_for(n_ref):
+    """Training images of 3 seen classes whose validation images add up to ``n_ref``, and of 2 held-out ones."""
+    from zsl_core.experiment import VALIDATION_FRACTION
+
+    smallest = {}
+    for n in range(200, 1, -1):
+        smallest[len(validation_split(np.zeros(n, np.int64), VALIDATION_FRACTION, 0)[1])] = n
+    share = [n_ref // 3 + (i < n_ref % 3) for i in range(3)]
+    return tuple(smallest[v] for v in share) + (9, 9)
+
+
+@pytest.mark.parametrize("n_ref", range(3, 24))
+def test_loop_k_adapts_to_the_validation_images_of_small_datasets(n_ref):
+    """3 to 20 validation images of the seen classes: k = n - 1; from 21 on, LoOP's own k = 20."""
+    from zsl_core.experiment.stages import _model_params
+
+    counts = _counts_for(n_ref)
+    assert _reference_points(counts, unseen=(3, 4)) == n_ref
+    params = _model_params(Config(unseen=("truck", "bird"), novelty="loop"), _labels_only(counts))
+    if n_ref <= 20:
+        assert params["novelty_params"] == {"n_neighbors": n_ref - 1}
+    else:
+        assert "novelty_params" not in params
+
+
+@pytest.mark.parametrize("n_ref", [3, 4, 11, 20, 21])
+def test_loop_fits_with_the_adapted_k_on_the_models_own_validation_images(n_ref):
+    """The k chosen from the labels is the one the fit can use: its reference is exactly those images."""
+    from zsl_core.experiment.stages import _model_params
+
+    rng = np.random.default_rng(1)
+    config = Config(unseen=("truck", "bird"), novelty="loop")
+    data = _labels_only(_counts_for(n_ref))
+    V = rng.normal(size=(5, 10))
+    X = (V[data.train_labels] @ rng.normal(size=(10, 24)) + rng.normal(size=(len(data.train_labels), 24)))
+    model = ZeroShotClassifier(**_model_params(config, data), softmax_C=0.5).fit(
+        X.astype(np.float32), data.train_labels, data.class_names, ["truck", "bird"], class_vectors=V)
+    assert model.detector_.reference_.shape[0] == n_ref
+    assert model.detector_.n_neighbors == min(20, n_ref - 1)
+    assert np.isfinite(model.novelty_score(X[:5].astype(np.float32))).all()
+
+
+@pytest.mark.parametrize("counts, unseen, fixes", [
+    ((8, 8, 8, 8), ("cat", "truck"), "give each seen class at least 10 training images or hold out fewer classes;"),
+    ((1, 1, 8, 8), ("ship", "truck"), "give each seen class at least 10 training images;"),
+    ((3, 3, 3, 1), ("ship", "truck"), "give each seen class at least 10 training images or hold out fewer classes;"),
+], ids=["8-per-class", "seen-classes-of-1", "one-held-out-class-helps"])
+def test_loop_on_too_few_images_is_refused_before_any_feature_is_computed_was_broken(counts, unseen, fixes,
+                                                                                     monkeypatch):
+    """Before: the ConfigError came from fit_model, after the features and class statistics were computed,
+    and its advice ("the Gaussian detector") named no option the command line has."""
+    from zsl_core.experiment import run as run_module
+    from zsl_core.experiment import train
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("features were computed for a setting that cannot work")
+
+    monkeypatch.setattr(run_module, "load_features", no_features)
+    data = _labels_only(counts, names=("cat", "dog", "ship", "truck"))
+    with pytest.raises(ConfigError) as error:
+        train(Config(unseen=unseen, novelty="loop"), dataset=data)
+    message = str(error.value)
+    assert message.startswith("LoOP needs at least 3 validation images of the seen classes; this dataset has ")
+    assert fixes in message and message.endswith("or use the Gaussian novelty detector (--novelty gaussian).")
+    assert "\n" not in message
+    # The Gaussian detector needs no such thing: the same dataset gets as far as the features.
+    with pytest.raises(AssertionError, match="features were computed"):
+        train(Config(unseen=unseen, novelty="gaussian"), dataset=data)

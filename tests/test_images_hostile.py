@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 import zlib
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import EpsImagePlugin, Image, features
 
-from zsl_core.data import FORMATS, MAX_BYTES, MAX_PIXELS, DatasetError, prepare_image
+from zsl_core.data import FORMATS, MAX_BYTES, MAX_PIXELS, DatasetError, describe_preparation, prepare_image
 
 REPO = Path(__file__).resolve().parents[1]
 PROPERTY = settings(max_examples=150, deadline=None, database=None, derandomize=True,
@@ -202,6 +203,80 @@ def test_pixel_limit_sits_below_pillows_and_is_checked_from_the_header_was_broke
     header_only = over[: over.index(b"IDAT") + 8]  # cut 4 bytes into the pixel data: the header alone decides
     with pytest.raises(DatasetError, match="too large"):
         prepare_image(header_only)
+
+
+def _with_header_size(fmt: str, width: int, height: int) -> bytes:
+    """A small valid image of ``fmt`` whose header claims ``width`` x ``height`` (what Pillow's open reads)."""
+    raw = bytearray(_encode(Image.new("RGB", (8, 8), (200, 30, 30)), fmt))
+    if fmt == "GIF":  # a 16x16 screen whose first frame reaches far past it (Pillow grows the image to fit)
+        raw[6:10] = struct.pack("<HH", 16, 16)
+        at = raw.index(b"\x2c", 13)
+        raw[at + 5:at + 9] = struct.pack("<HH", width, height)
+    elif fmt == "BMP":
+        raw[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "JPEG":
+        at = raw.index(b"\xff\xc0")
+        raw[at + 5:at + 9] = struct.pack(">HH", height, width)
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("width, height, fmt", [
+    (10_000, 10_000, "PNG"),   # 100 MP: Pillow's DecompressionBombWarning (above 89 MP) came first
+    (20_000, 20_000, "PNG"),   # 400 MP: Pillow's DecompressionBombError text was wrapped in ours
+    (13_000, 13_000, "JPEG"), (20_000, 20_000, "BMP"), (12_000, 12_000, "GIF"),
+])
+def test_our_pixel_limit_fires_before_pillows_warning_and_error_was_broken(width, height, fmt, tmp_path):
+    """Before: Pillow's check ran first inside Image.open, printing its warning or raising with its own text."""
+    if fmt == "PNG":
+        raw = _png(width, height, 1, 0, level=9)  # 1-bit grey: 12 KB / 49 KB on disk
+        assert len(raw) < 64_000
+    else:
+        raw = _with_header_size(fmt, width, height)
+    path = tmp_path / f"huge.{fmt.lower()}"
+    path.write_bytes(raw)
+    expected = (f"huge.{fmt.lower()} is too large ({width}x{height} = {width * height / 1e6:.0f} megapixels; "
+                f"the limit is 64 megapixels): refusing it as a possible decompression bomb")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for source in (path, raw):
+            with pytest.raises(DatasetError) as err:
+                prepare_image(source, name=path.name)
+            assert _one_line(err) == expected
+        with pytest.raises(DatasetError, match="too large"):
+            describe_preparation(raw)
+    assert [str(w.message) for w in caught] == []
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # Pillow's own process-wide limit is left alone
+
+
+def test_the_command_line_prints_one_line_per_huge_photo_and_no_pillow_warning_was_broken(tmp_path):
+    for side in (10_000, 20_000):
+        (tmp_path / f"huge{side}.png").write_bytes(_png(side, side, 1, 0, level=9))
+    # Every photo is refused before any data is loaded, so the (missing) dataset is never read.
+    done = subprocess.run([sys.executable, "-m", "zsl_core", "classify", "--data", str(tmp_path / "none"),
+                           str(tmp_path / "huge10000.png"), str(tmp_path / "huge20000.png")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2, done.stderr
+    assert lines[0].endswith("huge10000.png is too large (10000x10000 = 100 megapixels; the limit is 64 megapixels): "
+                             "refusing it as a possible decompression bomb")
+    assert "20000x20000 = 400 megapixels" in lines[1]
+    assert "DecompressionBomb" not in done.stderr and "exceeds limit" not in done.stderr
+
+
+@given(st.sampled_from(["PNG", "GIF", "BMP", "JPEG", "WEBP"]), st.integers(1, 300), st.integers(1, 300),
+       st.sampled_from(["RGB", "L", "P", "RGBA"]))
+@PROPERTY
+def test_header_size_agrees_with_pillow(fmt, width, height, mode):
+    from zsl_core.data.images import _header_size
+
+    if fmt == "JPEG" and mode in ("P", "RGBA"):
+        mode = "RGB"
+    if fmt == "WEBP" and not features.check("webp"):
+        pytest.skip("Pillow without WebP")
+    raw = _encode(Image.new(mode, (width, height), 90), fmt)
+    with Image.open(io.BytesIO(raw)) as image:
+        assert _header_size(raw) == image.size
 
 
 def test_50_megapixel_phone_photo_still_works(tmp_path):
@@ -415,3 +490,16 @@ def test_describe_preparation_says_what_is_kept_and_filled():
     assert out["rotated"] and out["size"] == (100, 200) and out["crop"] == (0, 50, 100, 150)
     with pytest.raises(DatasetError):
         describe_preparation(b"not an image at all")
+
+
+def test_the_hostile_benchmark_answers_help_without_running_was_broken():
+    """Before: ``bench_hostile.py --help`` ignored its arguments and ran the whole benchmark (~30 s)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "bench_hostile.py"), "--help"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("usage: bench_hostile.py")
+    assert "peak" in done.stdout and "input " not in done.stdout  # the help, not the benchmark's table
+    assert time.perf_counter() - start < 20
+    wrong = subprocess.run([sys.executable, str(REPO / "bench" / "bench_hostile.py"), "--n", "3"], cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and "unrecognized arguments" in wrong.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from .progress import TerminalProgress
@@ -89,13 +90,30 @@ def main(argv=None) -> int:
     from .semantic import OutOfVocabularyError
 
     try:
-        if args.command == "reproduce":
-            return _reproduce(args, progress)
-        return _classify(args, progress)
+        with warnings.catch_warnings():
+            warnings.showwarning = _plain_warning(progress, warnings.showwarning)
+            if args.command == "reproduce":
+                return _reproduce(args, progress)
+            return _classify(args, progress)
     except (DatasetError, OutOfVocabularyError, ValueError) as error:
         progress.close()
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _plain_warning(progress, default):
+    """``warnings.showwarning`` for the command line: the engine's own warnings (an unwritable cache folder)
+    as one line ``warning: ...``, like the dataset warnings, instead of Python's file:line format and source
+    line; any other warning as Python shows it."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if getattr(category, "__module__", "").startswith("zsl_core"):
+            progress.close()
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def _warn_dataset(dataset) -> None:

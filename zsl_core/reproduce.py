@@ -94,7 +94,7 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         The report (the content of ``report.json``).
     """
     from .evaluation import auroc, ausuc, best_point, distractor_curve, nearest_distractor_words
-    from .experiment import load_statistics, pairs_matrix, summary, train
+    from .experiment import load_data, load_statistics, loop_problem, pairs_matrix, summary, train
     from .semantic import WordVectors
 
     options = options or ReportOptions()
@@ -104,24 +104,48 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    first = train(config.with_(novelty="gaussian"), progress)
-    dataset, feats = first.dataset, first.features
-    timings.update({k: round(v, 2) for k, v in first.timings.items()})
+    dataset = load_data(config, progress)
+    config.check_classes(dataset.class_names)
+    data_s = time.time() - t0
     log(f"Dataset: {dataset.name}: {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
         f"images, classes {', '.join(dataset.class_names)}")
     for warning in dataset.warnings:
         log(f"Dataset warning: {warning}")
+    # What this dataset cannot support is said now, from its labels, and the rest of the report still runs.
+    skipped = {}
+    problem = loop_problem(config, dataset)
+    if problem:
+        skipped["loop"] = problem
+        log(f"LoOP novelty detector: skipped, so the report has the Gaussian detector only. {problem}.")
+    first = train(config.with_(novelty="gaussian"), progress, dataset=dataset)
+    feats = first.features
+    timings.update({k: round(v, 2) for k, v in first.timings.items()})
+    timings["data_s"] = round(data_s, 2)
     log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
     words = WordVectors.from_glove_package()
     class_names = list(dataset.class_names)
     unseen = list(config.unseen)
     y_test = dataset.test_labels
     statistics = first.statistics
+    # A figure over classes without test images is undefined: it is reported as such, not measured on the rest.
+    empty_test = {c for c, n in zip(class_names, dataset.counts("test")) if n == 0}
+
+    def no_test(names) -> str | None:
+        missing = [c for c in names if c in empty_test]
+        return f"no test images of {', '.join(missing)}" if missing else None
+
+    undefined = {}
+    if no_test(unseen):
+        undefined["ausuc"] = no_test(unseen)
+    if all(c in empty_test for c in unseen):
+        undefined["novelty_auroc"] = no_test(unseen)
 
     # --- the full model, once per novelty detector -----------------------------------------------------
     detectors = {}
     runs = {"gaussian": first}
     for detector in ("gaussian", "loop"):
+        if detector in skipped:
+            continue
         if detector not in runs:
             report(progress, f"Training the model ({detector} novelty)", 0, 1)
             runs[detector] = train(config.with_(novelty=detector), progress, dataset=dataset, features=feats,
@@ -137,18 +161,20 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         seen_test = np.isin(y_test, r.seen)
         detectors[detector] = {
             "sweep": sweep,
-            "ausuc": float(ausuc(sweep)),
+            "ausuc": None if "ausuc" in undefined else float(ausuc(sweep)),
             "best_overall": {"value": at_best_overall["overall"], **{k: at_best_overall[k] for k in keep}},
             "best_H": {"value": at_best_h["H"], **{k: at_best_h[k] for k in keep}},
             "at_default_threshold": {"threshold": r.threshold,
                                      **{k: at_default[k] for k in ("seen", "unseen", "overall", "H",
                                                                    "novel_fraction")}},
-            "novelty_auroc": auroc(r.scores.novelty[~seen_test], r.scores.novelty[seen_test]),
+            "novelty_auroc": (None if "novelty_auroc" in undefined
+                              else auroc(r.scores.novelty[~seen_test], r.scores.novelty[seen_test])),
         }
         d = detectors[detector]
         log(f"{detector}: best overall {d['best_overall']['value']:.3f} at threshold "
             f"{d['best_overall']['threshold']:.4g}; best H {d['best_H']['value']:.3f} at {d['best_H']['threshold']:.4g}; "
-            f"AUSUC {d['ausuc']:.3f}; seen-vs-unseen AUROC of the novelty score {d['novelty_auroc']:.3f}")
+            f"AUSUC {_fmt(d['ausuc'], why=undefined.get('ausuc'))}; seen-vs-unseen AUROC of the novelty score "
+            f"{_fmt(d['novelty_auroc'], why=undefined.get('novelty_auroc'))}")
 
     # Seen accuracy: the softmax alone on the seen classes' test images (the paper's 82.5 % figure).
     model_run = runs["gaussian"]
@@ -162,22 +188,30 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     # --- 2-way zero-shot pairs ------------------------------------------------------------------------
     t0 = time.time()
     pair_matrix = None
-    pairs = {}
+    pairs, undefined_pairs = {}, {}
     if options.skip_pairs:
         # Only the held-out pair: the model's own zero-shot figure (the same computation as its matrix cell).
         if len(unseen) == 2 and headline["zero_shot"] is not None:
-            pairs[pair_key(*unseen)] = headline["zero_shot"]
+            pairs[pair_key(*unseen)] = None if no_test(unseen) else headline["zero_shot"]
+            undefined_pairs[pair_key(*unseen)] = no_test(unseen)
     else:
         if statistics is None and config.mapping == "linear":
             statistics = load_statistics(feats, dataset, config.seed, progress, attach_rows=False)
-        pair_matrix = pairs_matrix(config, dataset, feats, statistics, words, progress)
+        pair_matrix = np.array(pairs_matrix(config, dataset, feats, statistics, words, progress), dtype=float)
+        for c in empty_test:  # undefined, not measured on the other class's images alone
+            pair_matrix[class_names.index(c), :] = pair_matrix[:, class_names.index(c)] = np.nan
         for i in range(len(class_names)):
             for j in range(i + 1, len(class_names)):
-                pairs[pair_key(class_names[i], class_names[j])] = float(pair_matrix[i, j])
+                why = no_test([class_names[i], class_names[j]])
+                pairs[pair_key(class_names[i], class_names[j])] = None if why else float(pair_matrix[i, j])
+                undefined_pairs[pair_key(class_names[i], class_names[j])] = why
     timings["pairs_s"] = round(time.time() - t0, 2)
+    undefined_pairs = {k: why for k, why in undefined_pairs.items() if why}
+    if undefined_pairs:
+        undefined["zero_shot_pair_accuracy"] = undefined_pairs
     key = pair_key(*unseen) if len(unseen) == 2 else None
     if key in pairs:
-        log(f"2-way zero-shot {key}: {pairs[key]:.3f}")
+        log(f"2-way zero-shot {key}: {_fmt(pairs[key], why=undefined_pairs.get(key))}")
 
     # --- distractors ------------------------------------------------------------------------------------
     t0 = time.time()
@@ -211,7 +245,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         "mapping": config.mapping,
         "dataset": {"name": dataset.name, "fingerprint": dataset.fingerprint, "classes": class_names,
                     "n_train": int(len(dataset.train_labels)), "n_test": int(len(y_test)),
-                    "warnings": [str(w) for w in dataset.warnings]},
+                    "warnings": [str(w) for w in dataset.warnings],
+                    "no_test_images": [c for c in class_names if c in empty_test]},
         "unseen": unseen,
         "seen": [class_names[i] for i in seen_idx],
         "seen_accuracy": seen_accuracy,
@@ -223,6 +258,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         "best_overall": {name: d["best_overall"] for name, d in detectors.items()},
         "best_H": {name: d["best_H"] for name, d in detectors.items()},
         "at_default_threshold": {name: d["at_default_threshold"] for name, d in detectors.items()},
+        "skipped_detectors": skipped,
+        "undefined": undefined,
         "distractors": distractor,
         "paper": PAPER,
         "plots": plots,
@@ -260,7 +297,7 @@ def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussia
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for name, d in detectors.items():
         s = d["sweep"]
-        axes[0].plot(s["unseen"], s["seen"], label=f"{name} (AUSUC {d['ausuc']:.3f})")
+        axes[0].plot(s["unseen"], s["seen"], label=f"{name} (AUSUC {_fmt(d['ausuc'], why='undefined')})")
         frac = np.asarray(s["novel_fraction"])
         axes[1].plot(frac, s["overall"], label=f"{name}: overall")
         axes[1].plot(frac, s["H"], linestyle="--", label=f"{name}: H")
@@ -289,7 +326,8 @@ def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussia
         for i in range(len(class_names)):
             for j in range(len(class_names)):
                 if i != j:
-                    ax.text(j, i, f"{shown[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                    ax.text(j, i, f"{shown[i, j]:.2f}" if np.isfinite(shown[i, j]) else "n/a", ha="center",
+                            va="center", fontsize=6,
                             color="white" if shown[i, j] < 0.75 else "black")
         fig.colorbar(im, ax=ax, label="2-way zero-shot accuracy (test images of the pair)")
         ax.set_title("Held-out pair: 2-way zero-shot accuracy")
@@ -341,8 +379,22 @@ def _plots(out, class_names, unseen, detectors, pair_matrix, distractor, gaussia
     return files
 
 
-def _fmt(value, digits=3):
-    return "—" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+def _fmt(value, digits=3, why=None):
+    """A figure with ``digits`` decimals; ``n/a (why)`` when it is undefined for a reason, else ``—``."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return f"n/a ({why})" if why else "—"
+    return f"{value:.{digits}f}"
+
+
+def _unseen_caveat(r: dict) -> str:
+    """`` (ship has no test images: ... truck alone)`` when some held-out classes have no test images."""
+    missing = [u for u in r["unseen"] if u in r["dataset"].get("no_test_images", ())]
+    if not missing:
+        return ""
+    rest = [u for u in r["unseen"] if u not in missing]
+    why = f"no test images of {', '.join(missing)}"
+    return (f" ({why}: the unseen figures are measured on {' + '.join(rest)} alone, and AUSUC is undefined)"
+            if rest else f" ({why}: the unseen figures are undefined)")
 
 
 def render_markdown(r: dict) -> str:
@@ -366,6 +418,11 @@ def render_markdown(r: dict) -> str:
         "on the test set) and are labelled as such; the default-threshold rows use the threshold chosen without "
         "test data.",
         "",
+    ]
+    if r["dataset"].get("warnings"):
+        lines += ["## Dataset warnings", ""] + [f"- {w}" for w in r["dataset"]["warnings"]] + [""]
+    undefined = r.get("undefined", {})
+    lines += [
         "## Seen classes",
         "",
         "| figure | ours | paper | deviation |",
@@ -381,11 +438,16 @@ def render_markdown(r: dict) -> str:
         "| --- | --- | --- | --- |",
     ]
     explanations = []
-    for key, paper_value in PAPER["zero_shot_pair_accuracy"].items():
+    held_out = pair_key(*r["unseen"]) if len(r["unseen"]) == 2 else None
+    rows = dict(PAPER["zero_shot_pair_accuracy"])
+    if held_out in r["zero_shot_pair_accuracy"] and held_out not in rows:
+        rows[held_out] = None  # the pair held out here, which the paper does not report
+    for key, paper_value in rows.items():
         ours = r["zero_shot_pair_accuracy"].get(key)
-        dev = None if ours is None else (ours - paper_value) * 100
-        lines.append(f"| {key} | {_fmt(ours)} | {_fmt(paper_value, 2)} | "
-                     f"{'—' if dev is None else f'{dev:+.1f} pts'} |")
+        dev = None if ours is None or paper_value is None else (ours - paper_value) * 100
+        why = undefined.get("zero_shot_pair_accuracy", {}).get(key)
+        lines.append(f"| {key}{' (held out here)' if key == held_out else ''} | {_fmt(ours, why=why)} | "
+                     f"{_fmt(paper_value, 2)} | {'—' if dev is None else f'{dev:+.1f} pts'} |")
         if dev is not None and abs(dev) > 10:
             explanations.append(key)
     lines += [""]
@@ -405,7 +467,7 @@ def render_markdown(r: dict) -> str:
         f"## The full model (Eq. 2), all 10 classes, {r['dataset']['n_test']:,} test images",
         "",
         "Seen accuracy = on test images of the seen classes; unseen = on test images of "
-        f"{unseen}; each judged by the final 10-way decision. H = harmonic mean of the two. "
+        f"{unseen}{_unseen_caveat(r)}; each judged by the final 10-way decision. H = harmonic mean of the two. "
         f"'Call nothing unseen' = fraction of seen test images x seen accuracy = **{_fmt(ceiling)}**: a gate "
         "earns its keep only if it beats this.",
         "",
@@ -421,8 +483,11 @@ def render_markdown(r: dict) -> str:
             f"| {name} | {_fmt(bo['value'])} at threshold {bo['threshold']:.4g} ({beats} {_fmt(ceiling)}) | "
             f"{_fmt(bo['seen'])} / {_fmt(bo['unseen'])} | {_fmt(bh['value'])} at threshold {bh['threshold']:.4g} "
             f"(seen {_fmt(bh['seen'])}, unseen {_fmt(bh['unseen'])}) | {_fmt(dt['seen'])} / {_fmt(dt['unseen'])} / "
-            f"{_fmt(dt['overall'])} / {_fmt(dt['H'])} at {dt['threshold']:.4g} | {_fmt(r['ausuc'][name])} | "
-            f"{_fmt(r['novelty_auroc'][name])} |")
+            f"{_fmt(dt['overall'])} / {_fmt(dt['H'])} at {dt['threshold']:.4g} | "
+            f"{_fmt(r['ausuc'][name], why=undefined.get('ausuc'))} | "
+            f"{_fmt(r['novelty_auroc'][name], why=undefined.get('novelty_auroc'))} |")
+    for name, why in r.get("skipped_detectors", {}).items():
+        lines.append(f"| {name} | not run on this dataset: {why}. | | | | | |")
     lines += [
         "",
         "Thresholds: Gaussian — a test image is called novel when its negative log marginal likelihood under the "

@@ -16,6 +16,7 @@ import bz2
 import gzip
 import lzma
 import os
+import stat
 import tarfile
 import time
 import zipfile
@@ -31,6 +32,9 @@ __all__ = ["Member", "safe_extract", "iter_tar_files", "iter_tar_stream", "iter_
            "is_tar_name", "strip_archive_suffix"]
 
 _DAMAGED = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+#: Why a link member is skipped: tar and ZIP readers say it the same way (counted as a skipped file).
+_LINK = "a link, not an image file (links in an archive are not followed)"
 
 
 class Member(NamedTuple):
@@ -107,6 +111,8 @@ def iter_tar_stream(raw: BinaryIO, where: str, *, progress: Progress = None, ste
                     else:
                         handle = tar.extractfile(member)
                         yield Member(member.name, handle.read() if handle else b"", member.size)
+                elif member.issym() or member.islnk():
+                    yield Member(member.name, None, 0, _LINK)
                 now = time.monotonic()
                 if now - last > 0.2:
                     report(progress, step, min(raw.tell(), total), total)
@@ -196,6 +202,9 @@ def iter_zip_files(raw: BinaryIO, where: str, *, max_member_bytes: int = MAX_BYT
                     raise DatasetError(f"{where} expands to more than {max_total_bytes / 2**20:.0f} MB; refusing it")
             for info in infos:
                 name = _zip_name(info)
+                if stat.S_ISLNK(info.external_attr >> 16):  # a symlink made by a Unix zip: its bytes are the target
+                    yield Member(name, None, info.file_size, _LINK)
+                    continue
                 if info.file_size > max_member_bytes:
                     yield Member(name, None, info.file_size,
                                  f"{info.file_size / 2**20:.0f} MB, over the {max_member_bytes / 2**20:.0f} MB "

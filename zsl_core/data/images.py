@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -171,7 +172,7 @@ def describe_preparation(data: ImageSource, *, name: str | None = None) -> dict:
             "rotated": orientation in _ORIENTATION}
 
 
-def read_limited(data, label: str, limit: int | None = None) -> bytes:
+def read_limited(data, label: str, limit: int | None = None, *, expected: str = "an image") -> bytes:
     """The bytes of ``data`` (bytes, an open binary file, or a path to a regular file), at most ``limit``.
 
     Parameters
@@ -182,6 +183,8 @@ def read_limited(data, label: str, limit: int | None = None) -> bytes:
     limit : int, optional
         Default :data:`MAX_BYTES`. One byte more than this is read, to tell "exactly at the limit" from
         "over it", and then reading stops.
+    expected : str
+        What the content should be, for the message about empty input (``"an image"``).
 
     Raises
     ------
@@ -229,16 +232,24 @@ def read_limited(data, label: str, limit: int | None = None) -> bytes:
     if len(raw) > limit:
         raise DatasetError(f"{label} is larger than the {_mb(limit)} limit")
     if len(raw) == 0:
-        raise DatasetError(f"{label} is empty (0 bytes), not an image")
+        raise DatasetError(f"{label} is empty (0 bytes), not {expected}")
     return bytes(raw) if isinstance(raw, memoryview) else raw
 
 
 def _open_image(raw: bytes, label: str) -> Image.Image:
     """Identify the format from the content and read the header (no pixel is decoded here)."""
+    # Our limit first, from the header's own numbers: Pillow's check inside Image.open would otherwise
+    # print its DecompressionBombWarning (89-179 MP) or raise with its own text (above), and Pillow's WebP
+    # plugin allocates the canvas while opening. Process-wide warning filters are not thread-safe, so the
+    # size is read here rather than Pillow's warning silenced.
+    size = _header_size(raw)
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        raise DatasetError(_too_large(label, f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.0f} megapixels"))
     try:
         image = Image.open(io.BytesIO(raw), formats=FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise DatasetError(_too_large(label, exc)) from exc
+    except Image.DecompressionBombError as exc:  # a header _header_size could not read: say it our way
+        pixels = next((int(w) for w in str(exc).replace("(", " ").split() if w.isdigit()), 0)
+        raise DatasetError(_too_large(label, f"{pixels / 1e6:.0f} megapixels" if pixels else "by its header")) from None
     except UnidentifiedImageError:
         raise DatasetError(f"{label} is {_what(raw)}; accepted formats are {_accepted()} "
                            f"(read from the content, not the file name)") from None
@@ -247,6 +258,63 @@ def _open_image(raw: bytes, label: str) -> Image.Image:
     if image.format not in _DECODED_AS:  # pragma: no cover - formats= already guarantees this
         raise DatasetError(f"{label} is a {image.format} image; accepted formats are {_accepted()}")
     return image
+
+
+def _header_size(raw: bytes) -> tuple[int, int] | None:
+    """Width and height from the header of a PNG, GIF (its first frame included), BMP, WebP or JPEG, read
+    without Pillow; ``None`` when the header is not one of these or is damaged (Pillow then decides)."""
+    head = bytes(raw[:64])
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", head[6:10])
+            pos = 13 + (3 << ((head[10] & 7) + 1) if head[10] & 0x80 else 0)
+            while pos < len(raw) and raw[pos] == 0x21:  # extension blocks before the first frame
+                pos += 2
+                while pos < len(raw) and raw[pos]:
+                    pos += raw[pos] + 1
+                pos += 1
+            if pos < len(raw) and raw[pos] == 0x2C:  # the first frame may reach past the screen (Pillow grows it)
+                x, y, w, h = struct.unpack("<HHHH", raw[pos + 1:pos + 9])
+                width, height = max(width, x + w), max(height, y + h)
+            return width, height
+        if head[:2] == b"BM":
+            if struct.unpack("<I", head[14:18])[0] == 12:  # OS/2 BITMAPCOREHEADER
+                return struct.unpack("<HH", head[18:22])
+            width, height = struct.unpack("<ii", head[18:26])
+            return abs(width), abs(height)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            chunk = head[12:16]
+            if chunk == b"VP8X":
+                return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+            if chunk == b"VP8L":
+                bits = int.from_bytes(head[21:25], "little")
+                return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+            if chunk == b"VP8 ":
+                width, height = struct.unpack("<HH", head[26:30])
+                return width & 0x3FFF, height & 0x3FFF
+            return None
+        if head[:2] == b"\xff\xd8":
+            pos = 2
+            while pos + 9 < len(raw):
+                if raw[pos] != 0xFF:
+                    return None
+                marker = raw[pos + 1]
+                if marker == 0xFF:  # fill byte
+                    pos += 1
+                elif marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+                    pos += 2
+                elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+                    height, width = struct.unpack(">HH", raw[pos + 5:pos + 9])
+                    return width, height
+                elif marker == 0xDA:  # start of scan before any frame header: damaged
+                    return None
+                else:
+                    pos += 2 + struct.unpack(">H", raw[pos + 2:pos + 4])[0]
+    except (struct.error, IndexError):
+        return None
+    return None
 
 
 def _to_array(image: Image.Image, size: int, label: str) -> np.ndarray:

@@ -158,7 +158,7 @@ def load_uploaded_dataset(data: bytes | bytearray | memoryview | BinaryIO, name:
         raise TypeError("load_uploaded_dataset takes the uploaded bytes or file object, not a path; "
                         "use load_dataset(check_allowed_path(path)) for paths")
     name = os.path.basename(str(name)) or "upload"
-    raw = read_limited(data, name, limit=max_bytes)
+    raw = read_limited(data, name, limit=max_bytes, expected="a ZIP or tar archive")
     step = f"Decoding images in {name}"
     buffer = io.BytesIO(raw)
     if raw[:4] in (b"PK\x03\x04", b"PK\x05\x06"):

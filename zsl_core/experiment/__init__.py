@@ -23,9 +23,10 @@ called novel* (the app's slider) is turned into that value by :meth:`Run.thresho
 from .config import Config, ConfigError
 from .results import classify, classify_features, explain_verdict, nearest_training_images, summary
 from .run import Run, train
-from .stages import (MODEL_VERSION, VALIDATION_FRACTION, estimate_seconds, fit_model, load_data, load_features,
-                     load_statistics, pairs_matrix, plan)
+from .stages import (MODEL_VERSION, VALIDATION_FRACTION, check_dataset, estimate_seconds, fit_model, load_data,
+                     load_features, load_statistics, loop_problem, pairs_matrix, plan)
 
 __all__ = ["Config", "ConfigError", "Run", "train", "classify", "classify_features", "summary", "load_data",
            "load_features", "load_statistics", "fit_model", "pairs_matrix", "nearest_training_images",
-           "estimate_seconds", "plan", "explain_verdict", "MODEL_VERSION", "VALIDATION_FRACTION"]
+           "estimate_seconds", "plan", "explain_verdict", "check_dataset", "loop_problem", "MODEL_VERSION",
+           "VALIDATION_FRACTION"]

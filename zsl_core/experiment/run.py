@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cache import Progress, make_key
 from .config import Config
-from .stages import MODEL_VERSION, fit_model, load_data, load_features, load_statistics
+from .stages import MODEL_VERSION, check_dataset, fit_model, load_data, load_features, load_statistics
 
 __all__ = ["Run", "train"]
 
@@ -142,7 +142,7 @@ def train(config: Config, progress: Progress = None, *, dataset=None, features=N
     timings = {}
     t = time.perf_counter()
     dataset = dataset if dataset is not None else load_data(config, progress)
-    config.check_classes(dataset.class_names)
+    check_dataset(config, dataset)  # labels only: an impossible setting costs no feature computation
     timings["data_s"] = time.perf_counter() - t
     t = time.perf_counter()
     features = features if features is not None else load_features(config, dataset, progress)

@@ -12,7 +12,7 @@ from ..cache import Progress, cache_dir, load_arrays, make_key, report, save_arr
 from .config import Config, ConfigError
 
 __all__ = ["MODEL_VERSION", "VALIDATION_FRACTION", "load_data", "load_features", "load_statistics", "fit_model",
-           "pairs_matrix", "estimate_seconds", "plan"]
+           "pairs_matrix", "estimate_seconds", "plan", "check_dataset", "loop_problem"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
 MODEL_VERSION = "4"
@@ -89,21 +89,67 @@ def load_statistics(features, dataset, seed: int = 0, progress: Progress = None,
     return stats
 
 
+#: LoOP compares each point's distance to its k nearest validation images of the seen classes with theirs:
+#: k = 20 (the default) needs 21 of them; fewer give k = n - 1, down to k = 2 with 3 images.
+LOOP_MIN_REFERENCE = 3
+
+
+def _loop_reference(config: Config, dataset) -> tuple[int, list]:
+    """LoOP's reference points: validation images of the seen classes, in all and per seen class
+    ``(name, training images, validation images)``."""
+    from ..model.base import validation_split
+
+    y = np.asarray(dataset.train_labels)
+    _, val = validation_split(y, VALIDATION_FRACTION, config.seed)
+    n_train = np.bincount(y, minlength=len(dataset.class_names))
+    n_val = np.bincount(y[val], minlength=len(dataset.class_names))
+    per_class = [(c, int(n_train[i]), int(n_val[i])) for i, c in enumerate(dataset.class_names)
+                 if c not in config.unseen]
+    return sum(v for _, _, v in per_class), per_class
+
+
+def loop_problem(config: Config, dataset) -> str | None:
+    """Why the LoOP detector cannot be fitted on ``dataset`` with the held-out classes of ``config``, and what
+    would let it (``None`` when it can). Needs only the labels, so it runs before any feature is computed."""
+    n_ref, per_class = _loop_reference(config, dataset)
+    if n_ref >= LOOP_MIN_REFERENCE:
+        return None
+
+    def n_val(n):  # validation images of a class with n training images (as model.base.validation_split)
+        return 0 if n < 2 else min(n - 1, max(1, int(round(VALIDATION_FRACTION * n))))
+
+    need = next(n for n in range(2, 100) if max(1, len(per_class)) * n_val(n) >= LOOP_MIN_REFERENCE)
+    detail = ", ".join(f"{c} {v} of {n}" for c, n, v in per_class[:6]) + (", ..." if len(per_class) > 6 else "")
+    fixes = [f"give each seen class at least {need} training images"]
+    if config.subset is not None and config.subset[0] is not None and config.subset[0] < need:
+        fixes[0] += f" (--train-per-class {config.subset[0]} keeps fewer)"
+    counts = np.bincount(np.asarray(dataset.train_labels), minlength=len(dataset.class_names))
+    held = sorted((n_val(counts[i]) for i, c in enumerate(dataset.class_names) if c in config.unseen), reverse=True)
+    if n_ref + sum(held[:-1]) >= LOOP_MIN_REFERENCE:  # one class stays held out
+        fixes.append("hold out fewer classes")
+    return (f"LoOP needs at least {LOOP_MIN_REFERENCE} validation images of the seen classes; this dataset has "
+            f"{n_ref} ({VALIDATION_FRACTION:.0%} of each seen class's training images are kept for validation: "
+            f"{detail}). To use LoOP, {' or '.join(fixes)}")
+
+
+def check_dataset(config: Config, dataset) -> None:
+    """Raise :class:`ConfigError` (saying what is needed) for a setting this dataset cannot support; cheap,
+    so :func:`~zsl_core.experiment.train` runs it as soon as the dataset is loaded, before any features."""
+    config.check_classes(dataset.class_names)
+    if config.novelty == "loop":
+        problem = loop_problem(config, dataset)
+        if problem:
+            raise ConfigError(f"{problem}; or use the Gaussian novelty detector (--novelty gaussian).")
+
+
 def _model_params(config: Config, dataset) -> dict:
     """Constructor arguments of the classifier for ``config`` (small datasets adapt LoOP's neighbourhood)."""
     params = dict(mapping=config.mapping, novelty=config.novelty, gate=config.gate, random_state=config.seed,
                   validation_fraction=VALIDATION_FRACTION)
     if config.novelty == "loop":
-        from ..model.base import validation_split
-
-        seen = [i for i, c in enumerate(dataset.class_names) if c not in config.unseen]
-        y = np.asarray(dataset.train_labels)
-        _, val = validation_split(y, VALIDATION_FRACTION, config.seed)
-        n_ref = int(np.isin(y[val], seen).sum())
+        n_ref, _ = _loop_reference(config, dataset)
         if n_ref <= 20:  # LoOP's default k = 20 needs 21 reference points
-            if n_ref < 3:
-                raise ConfigError(f"LoOP needs at least 3 validation images of the seen classes; this dataset has "
-                                  f"{n_ref}. Use more training images per class, or the Gaussian detector.")
+            check_dataset(config, dataset)
             params["novelty_params"] = {"n_neighbors": n_ref - 1}
     return params
 
@@ -126,7 +172,7 @@ def fit_model(config: Config, dataset, features, statistics=None, words=None, pr
     from ..model.persistence import estimator_state, load_estimator
     from ..semantic import OutOfVocabularyError, WordVectors
 
-    config.check_classes(dataset.class_names)
+    check_dataset(config, dataset)
     words = words or WordVectors.from_glove_package()
     try:
         class_vectors = words.class_vectors(list(dataset.class_names))
