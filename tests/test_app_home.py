@@ -194,7 +194,7 @@ def test_paper_features_option_trains():
     assert any("ImageNet" in c.value for c in at.sidebar.caption)
 
 
-def zipped_image_folder(broken: int = 2) -> bytes:
+def zipped_image_folder(broken: int = 2, train: int = 30) -> bytes:
     """A small image-folder dataset as a ZIP, made here (random colours per class) with ``broken`` bad files."""
     import io
     import zipfile
@@ -206,7 +206,7 @@ def zipped_image_folder(broken: int = 2) -> bytes:
     with zipfile.ZipFile(buffer, "w") as z:
         for c, name in enumerate(["cat", "dog", "ship", "truck"]):
             base = rng.integers(0, 255, 3)
-            for split, count in (("train", 30), ("test", 6)):
+            for split, count in (("train", train), ("test", 6)):
                 for i in range(count):
                     pixels = np.clip(base + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
                     out = io.BytesIO()
@@ -228,6 +228,27 @@ def test_uploaded_dataset_trains_and_its_warnings_are_shown():
     warned = " ".join(w.value for w in at.sidebar.warning)
     assert "2" in warned and "broken0.jpg" in warned, warned
     assert at.metric, "a model trained on the upload"
+
+
+def test_loop_on_a_dataset_too_small_for_it_is_said_before_any_features(monkeypatch):
+    """Issue 7: LoOP needs 3 validation images of the seen classes; the app said so only after computing the
+    features. Now the sidebar says what is needed, and no features are computed for the impossible setting."""
+    from zsl_app import pipeline
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.sidebar.file_uploader(key="data_upload").set_value(("tiny.zip", zipped_image_folder(0, train=8),
+                                                           "application/zip"))
+    at.run()
+    assert not at.exception, at.exception
+    computed = []
+    real = pipeline.features
+    monkeypatch.setattr(pipeline, "features", lambda *a, **k: computed.append(1) or real(*a, **k))
+    at.sidebar.radio(key="novelty").set_value("loop")
+    at.run()
+    assert not at.exception, at.exception
+    said = " ".join(m.value for m in [*at.sidebar.warning, *at.sidebar.error, *at.warning, *at.error])
+    assert "LoOP needs at least 3 validation images" in said and "Gaussian" in said, said
+    assert computed == [], "no features for a setting the dataset cannot support"
 
 
 def test_a_bad_dataset_upload_gets_a_message_not_a_traceback():

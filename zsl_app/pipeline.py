@@ -165,7 +165,7 @@ def run(config: Config, progress: Progress = None) -> Run:
 
     def compute():
         data = dataset(config, progress)
-        config.check_classes(data.class_names)
+        experiment.check_dataset(config, data)  # a setting this dataset cannot support: said before any features
         stats = statistics(config, progress) if config.mapping == "linear" else None
         stage = None if progress is None else (lambda step, done, total: progress(step, done, total))
         return experiment.train(config, stage, dataset=data, features=features(config, progress),
