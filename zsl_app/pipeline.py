@@ -15,6 +15,8 @@ Nothing here draws widgets; pages pass a :class:`~zsl_app.progress.StreamlitProg
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from typing import Callable
 
@@ -155,6 +157,32 @@ def plan(config: Config, pairs: bool = False) -> dict:
     return out
 
 
+def _training_slots() -> int:
+    """How many models this server trains at once: ``$ZSL_TRAINING_SLOTS``, default one per two cores."""
+    try:
+        return max(1, int(os.environ.get("ZSL_TRAINING_SLOTS", "")))
+    except ValueError:
+        return max(1, (os.cpu_count() or 2) // 2)
+
+
+#: Trainings run one (per two cores) at a time, in order of arrival. A fit's L-BFGS loop holds the GIL for
+#: much of its time; with 30 visitors holding out new classes at once, 30 fits took turns with every slider
+#: move (slider p95 2.4 s at N = 30 in bench/bench_load.py) although the fits, queued, finish no later.
+_TRAINING = threading.BoundedSemaphore(_training_slots())
+
+
+@contextlib.contextmanager
+def _training_turn(progress: Progress):
+    if not _TRAINING.acquire(blocking=False):
+        if progress is not None:
+            progress("Waiting for other visitors' models to finish training", 0, 1)
+        _TRAINING.acquire()
+    try:
+        yield
+    finally:
+        _TRAINING.release()
+
+
 def run_key(config: Config) -> str:
     return make_key(features=features_key(config), mapping=config.mapping, novelty=config.novelty,
                     gate=config.gate, unseen=sorted(config.unseen), seed=config.seed)
@@ -168,8 +196,9 @@ def run(config: Config, progress: Progress = None) -> Run:
         experiment.check_dataset(config, data)  # a setting this dataset cannot support: said before any features
         stats = statistics(config, progress) if config.mapping == "linear" else None
         stage = None if progress is None else (lambda step, done, total: progress(step, done, total))
-        return experiment.train(config, stage, dataset=data, features=features(config, progress),
-                                statistics=stats, words=words())
+        feats = features(config, progress)
+        with _training_turn(progress):
+            return experiment.train(config, stage, dataset=data, features=feats, statistics=stats, words=words())
 
     return _get("run", run_key(config), compute)
 
