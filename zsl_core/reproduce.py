@@ -94,7 +94,8 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
         The report (the content of ``report.json``).
     """
     from .evaluation import auroc, ausuc, best_point, distractor_curve, nearest_distractor_words
-    from .experiment import load_statistics, pairs_matrix, summary, train
+    from .experiment import load_data, load_statistics, pairs_matrix, plan, summary, train
+    from .progress import format_seconds
     from .semantic import WordVectors
 
     options = options or ReportOptions()
@@ -104,7 +105,14 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    first = train(config.with_(novelty="gaussian"), progress)
+    dataset = load_data(config, progress)
+    words = WordVectors.from_glove_package()
+    estimate = plan(config, dataset, pairs=not options.skip_pairs, words=words)
+    stages = ", ".join(f"{k} {format_seconds(v)}" + (" (cached)" if estimate["cached"].get(k) else "")
+                       for k, v in estimate.items() if k not in ("total", "cached"))
+    log(f"Plan: about {format_seconds(estimate['total'] + 60)} in all (±50 %): {stages}, then the report's "
+        "second detector, distractors and pictures (about a minute)")
+    first = train(config.with_(novelty="gaussian"), progress, dataset=dataset, words=words)
     dataset, feats = first.dataset, first.features
     timings.update({k: round(v, 2) for k, v in first.timings.items()})
     log(f"Dataset: {dataset.name}: {len(dataset.train_labels):,} train / {len(dataset.test_labels):,} test "
@@ -112,7 +120,6 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     for warning in dataset.warnings:
         log(f"Dataset warning: {warning}")
     log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
-    words = WordVectors.from_glove_package()
     class_names = list(dataset.class_names)
     unseen = list(config.unseen)
     y_test = dataset.test_labels
@@ -124,8 +131,9 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     for detector in ("gaussian", "loop"):
         if detector not in runs:
             report(progress, f"Training the model ({detector} novelty)", 0, 1)
+            # The same map and softmax as the first model (only the detector differs): reused, not refitted.
             runs[detector] = train(config.with_(novelty=detector), progress, dataset=dataset, features=feats,
-                                   statistics=statistics, words=words)
+                                   statistics=statistics, words=words, like=first.model)
             report(progress, f"Training the model ({detector} novelty)", 1, 1)
         r = runs[detector]
         timings[f"fit_{detector}_s"] = round(r.timings["fit_s"], 2)
