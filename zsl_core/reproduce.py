@@ -466,7 +466,18 @@ def render_markdown(r: dict) -> str:
             "",
         ]
     if "pairs_matrix" in r["plots"]:
-        lines += ["## All pairs", "", f"![pairs]({r['plots']['pairs_matrix']})", ""]
+        names = r["dataset"]["classes"]
+        pairs = r["zero_shot_pair_accuracy"]
+        lines += ["## All pairs", "",
+                  "2-way zero-shot accuracy of every held-out pair (row and column: the two held-out classes; the map "
+                  "trained on the other classes). Each cell is the model's own figure with that pair held out.", "",
+                  "| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+        for a in names:
+            cells = ["" if a == b else _fmt(pairs.get(pair_key(a, b)), 2) for b in names]
+            lines.append(f"| **{a}** | " + " | ".join(cells) + " |")
+        values = [v for v in pairs.values() if v is not None and np.isfinite(v)]
+        lines += ["", f"Mean over the {len(values)} pairs: {_fmt(float(np.mean(values)))}.", "",
+                  f"![pairs]({r['plots']['pairs_matrix']})", ""]
     lines += ["## Semantic space", "", f"![t-SNE]({r['plots']['semantic_space_tsne']})", "",
               "## Timings (seconds)", "", "| step | s |", "| --- | --- |"]
     lines += [f"| {k} | {v} |" for k, v in r["timings"].items()]
