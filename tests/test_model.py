@@ -238,3 +238,17 @@ def test_overlapping_single_threaded_blocks_restore_the_thread_count():
         release.set()
         t.join(5)            # ... and the first block leaves before this one
     assert torch.get_num_threads() == before
+
+
+def test_like_reuses_the_map_and_softmax_of_a_model_with_another_detector(data):
+    X, y, Xt, yt, V = data
+    first = ZeroShotClassifier(softmax_C=0.5).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V)
+    again = ZeroShotClassifier(novelty="loop", softmax_C=0.5).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V,
+                                                                    like=first)
+    fresh = ZeroShotClassifier(novelty="loop", softmax_C=0.5).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V)
+    assert again.softmax_ is first.softmax_ and again.mapping_ is first.mapping_
+    np.testing.assert_allclose(again.decompose(Xt).novelty, fresh.decompose(Xt).novelty, rtol=1e-6)
+    with pytest.raises(ValueError, match="like="):
+        ZeroShotClassifier(softmax_C=1.0).fit(X, y, NAMES, ["ab", "cd"], class_vectors=V, like=first)
+    with pytest.raises(ValueError, match="like="):
+        ZeroShotClassifier(softmax_C=0.5).fit(X, y, NAMES, ["ab"], class_vectors=V, like=first)

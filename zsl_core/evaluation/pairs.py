@@ -112,6 +112,19 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
 
         statistics = ClassStatistics(validation_fraction, random_state).fit(X_train, y_train, n_classes=C)
     names = [str(i) for i in range(C)]
+    solved = [None] * len(pairs)
+    if mapping == "linear" and statistics.large:
+        # Many features: every pair's ridge map in one lockstep Krylov run (the solver the model itself
+        # uses for one held-out set), then each pair's prototypes and test images as below.
+        from ..model.krylov import ridge_maps
+
+        params = mapping_params or {}
+        todo = [i for i, p in enumerate(pairs) if np.isin(y_test, p).any()]
+        maps = ridge_maps(statistics, X_train, y_train, [pairs[i] for i in todo], class_vectors,
+                          alpha=params.get("alpha"), alphas=params.get("alphas"), progress=progress,
+                          step="Held-out pairs: ridge maps")
+        for i, (m, _) in zip(todo, maps):
+            solved[i] = m
     for i, (a, b) in enumerate(pairs):
         rows = np.isin(y_test, (a, b))
         if rows.any():
@@ -122,7 +135,7 @@ def all_pairs_matrix(X_train, y_train, X_test, y_test, class_vectors, mapping="l
                 inner = (lambda step, done, total, k=i + 1:
                          progress(f"Held-out pairs ({k} of {len(pairs)}) · {step}", done, total))
             model.fit_mapping(X_train, y_train, names, [a, b], class_vectors=class_vectors, statistics=statistics,
-                              progress=inner)
+                              progress=inner, fitted_mapping=solved[i])
             F = model.map(X_test[rows])
             d = ((F[:, None, :] - model.unseen_centers_[None]) ** 2).sum(2)
             pred = model.unseen_[np.argmin(d, axis=1)]

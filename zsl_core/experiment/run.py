@@ -123,7 +123,7 @@ class Run:
 
 
 def train(config: Config, progress: Progress = None, *, dataset=None, features=None, statistics=None,
-          words=None, cache: bool = True) -> Run:
+          words=None, cache: bool = True, like=None) -> Run:
     """Run the experiment of ``config``: every stage, reusing the ones passed in (already computed).
 
     Parameters
@@ -134,6 +134,9 @@ def train(config: Config, progress: Progress = None, *, dataset=None, features=N
         Stages computed earlier for the same config (the app passes its cached ones).
     cache : bool
         Read / write the fitted model in the cache.
+    like : ZeroShotClassifier or None
+        A model of the same features, held-out classes, map and softmax settings (e.g. another novelty
+        detector) whose map and softmax are reused instead of refitted.
 
     Returns
     -------
@@ -152,7 +155,7 @@ def train(config: Config, progress: Progress = None, *, dataset=None, features=N
         statistics = load_statistics(features, dataset, config.seed, progress)
     timings["statistics_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    model = fit_model(config, dataset, features, statistics, words, progress, cache=cache)
+    model = fit_model(config, dataset, features, statistics, words, progress, cache=cache, like=like)
     timings["fit_s"] = time.perf_counter() - t
     t = time.perf_counter()
     scores = model.decompose(features.X_test)

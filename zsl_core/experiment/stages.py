@@ -15,7 +15,7 @@ __all__ = ["MODEL_VERSION", "VALIDATION_FRACTION", "load_data", "load_features",
            "pairs_matrix", "estimate_seconds", "plan", "check_dataset", "loop_problem"]
 
 #: Bump when a change to the model code changes what a cached fitted model contains.
-MODEL_VERSION = "4"
+MODEL_VERSION = "5"
 
 
 
@@ -162,8 +162,11 @@ def _model_path(config: Config, features, words_key: str) -> Any:
 
 
 def fit_model(config: Config, dataset, features, statistics=None, words=None, progress: Progress = None,
-              cache: bool = True):
+              cache: bool = True, like=None):
     """The fitted :class:`~zsl_core.model.ZeroShotClassifier` for ``config`` (read from the cache when there).
+
+    ``like``: a fitted model of the same features and held-out classes whose map and softmax are reused
+    (``ZeroShotClassifier.fit(like=)``; e.g. the same config with another novelty detector).
 
     Raises :class:`ConfigError` (with how to fix it) for an impossible setting, including a class name the
     word vectors do not know.
@@ -195,7 +198,7 @@ def fit_model(config: Config, dataset, features, statistics=None, words=None, pr
     model = ZeroShotClassifier(word_vectors=words, **_model_params(config, dataset))
     stage = None if progress is None else (lambda step, done, total: progress(f"Training: {step}", done, total))
     model.fit(features.X_train, dataset.train_labels, list(dataset.class_names), list(config.unseen),
-              class_vectors=class_vectors, statistics=statistics, progress=stage)
+              class_vectors=class_vectors, statistics=statistics, progress=stage, like=like)
     if cache:
         save_arrays(path, **estimator_state(model))  # an unwritable cache only costs a refit next time
     return model
@@ -272,16 +275,32 @@ def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
     else:
         size = getattr(extractor, "image_size", 160)
         out["features"] = n * rate["efficientnet_s_per_image_at_160px"] * (size / 160) ** 2
+    from ..model.statistics import _PER_CLASS_GRAM_MAX_DIM
+
     linear = config.mapping == "linear"
-    gram = 2.0 * n_train * d * d / rate["flops_per_s"]
+    large = linear and d > _PER_CLASS_GRAM_MAX_DIM  # one total Gram matrix, Krylov ridge maps (model.krylov)
+    flops = rate["flops_per_s"]
+    C = dataset.n_classes
+    n_class = (1 - VALIDATION_FRACTION) * n_train / max(C, 1)   # fitting rows of one class
+    gram = (1.0 if large else 2.0) * n_train * d * d / flops      # large: one symmetric rank-k update
     out["statistics"] = (1.0 if statistics_cached else gram) if linear else 0.0
-    solve = 8 * (d ** 3 / 3) / rate["flops_per_s"]  # a few Cholesky factorisations choose the ridge penalty
-    softmax = 40 * 4 * n_train * d * 8 / rate["flops_per_s"] + 2 * (d ** 3 / 3) / rate["flops_per_s"]
-    mlp = 40 * 6 * n_train * d * 200 * 2 / rate["flops_per_s"]  # up to 40 epochs, 2 weight decays
+    solve = 8 * (d ** 3 / 3) / flops  # a few Cholesky factorisations choose the ridge penalty
+    softmax = 40 * 4 * n_train * d * 8 / flops + 2 * (d ** 3 / 3) / flops
+
+    def krylov(sets: int) -> float:
+        # ~55 lockstep steps: G_all times every set's block (8 columns) and two held-out classes' products;
+        # a lone set is bound by reading G_all (about 1 GB/s of it on the loaded machine)
+        step = (2 * d * d * 8 * sets + 16 * n_class * d * 8 * sets) / flops
+        return 55 * max(step, d * d * 4 / 1e9)
+
+    if large:
+        # the map, plus the softmax preconditioner's kept Gram (two held-out classes' products)
+        solve = krylov(1) + 4 * n_class * d * d / flops
+    mlp = 40 * 6 * n_train * d * 200 * 2 / flops  # up to 40 epochs, 2 weight decays
     out["fit"] = 0.3 + softmax + (solve if linear else mlp)
     if pairs:
-        C = dataset.n_classes
-        out["pairs"] = C * (C - 1) / 2 * (solve + 0.05 if linear else mlp)
+        n_pairs = C * (C - 1) / 2
+        out["pairs"] = krylov(n_pairs) if large else n_pairs * (solve + 0.05 if linear else mlp)
     out["total"] = float(sum(out.values()))
     return {k: float(v) for k, v in out.items()}
 

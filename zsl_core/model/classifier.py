@@ -26,6 +26,7 @@ from scipy.special import logsumexp
 
 from ..cache import Progress, report
 from .base import check_is_fitted
+from .krylov import kept_gram, ridge_maps
 from .mapping import MAPPINGS, LinearMapping, RidgeSystem
 from .novelty import DETECTORS
 from .softmax import SoftmaxRegression
@@ -258,7 +259,8 @@ class ZeroShotClassifier:
         return np.array(sorted(set(idx)), dtype=np.int64)
 
     # -- fitting -------------------------------------------------------------------------------------------
-    def fit(self, X, y, class_names, unseen, class_vectors=None, statistics=None, progress: Progress = None):
+    def fit(self, X, y, class_names, unseen, class_vectors=None, statistics=None, progress: Progress = None,
+            like=None):
         """Fit on the seen classes' images only.
 
         Parameters
@@ -279,13 +281,20 @@ class ZeroShotClassifier:
             (``attach_rows``) the softmax reads the seen rows in place. ``None`` computes them here over the
             seen classes' rows (the same split, so the same result).
         progress : callable(step, done, total) or None
+        like : ZeroShotClassifier or None
+            A model fitted on the same data with the same map and softmax settings (it may differ in the
+            novelty detector, its calibration, the gate, the threshold and the unseen centres): its map θ and
+            softmax are reused rather than refitted (with 12,800-d features they are minutes of work).
 
         Returns
         -------
         self
         """
         t_start = time.perf_counter()
-        fitted = self.fit_mapping(X, y, class_names, unseen, class_vectors, statistics, progress)
+        if like is not None:
+            self._check_like(like, class_names, unseen)
+        fitted = self.fit_mapping(X, y, class_names, unseen, class_vectors, statistics, progress,
+                                  fitted_mapping=None if like is None else like.mapping_)
         times = dict(self.fit_time_)
         X, y, seen_idx, local = fitted["X"], fitted["y"], self.seen_, fitted["local"]
         Xval, yval, F_val, W_seen = fitted["Xval"], fitted["yval"], fitted["F_val"], fitted["W_seen"]
@@ -311,7 +320,9 @@ class ZeroShotClassifier:
         t = time.perf_counter()
         softmax_ = SoftmaxRegression(**{"C": self.softmax_C, "random_state": self.random_state,
                                         **(self.softmax_params or {})})
-        if getattr(statistics, "rows_", None) is not None:
+        if like is not None:
+            softmax_ = like.softmax_
+        elif getattr(statistics, "rows_", None) is not None:
             # The seen rows read in place from the class-sorted copy (no gather, no standardised copy).
             Xs = statistics.rows_.standardised(seen_idx, standardiser)
             ys, selection = local[Xs.labels], np.flatnonzero(~Xs.is_validation)
@@ -322,10 +333,13 @@ class ZeroShotClassifier:
             Xs = standardiser.transform(np.take(X, rows, axis=0))
             ys, selection = local[y[rows]], np.arange(fitted["fit_rows"].size)
         # The preconditioner: the covariance of z over the fitting rows, already summed for a ridge map.
-        M = fitted["system"].G / max(fitted["n_fit"], 1) if fitted["system"] is not None else None
-        softmax_.fit(Xs, ys, n_classes=seen_idx.size, selection_rows=selection, second_moment=M,
-                     validation_data=None if self.softmax_C is not None else (Xval, yval))
-        del Xs
+        if like is None:
+            M = fitted["system"].G / max(fitted["n_fit"], 1) if fitted["system"] is not None else None
+            if M is None and fitted["gram"] is not None:
+                M = fitted["gram"]()  # many features: the same covariance, built from G_all
+            softmax_.fit(Xs, ys, n_classes=seen_idx.size, selection_rows=selection, second_moment=M,
+                         validation_data=None if self.softmax_C is not None else (Xval, yval), progress=progress)
+            del Xs, M
         times["softmax"] = time.perf_counter() - t
 
         self.detector_ = detector
@@ -342,15 +356,26 @@ class ZeroShotClassifier:
         report(progress, "done", 4, 4)
         return self
 
+    def _check_like(self, like, class_names, unseen):
+        check_is_fitted(like, "softmax_")
+        shared = ("mapping", "mapping_params", "softmax_C", "softmax_params", "random_state", "validation_fraction")
+        if (type(like) is not type(self) or any(getattr(like, k) != getattr(self, k) for k in shared)
+                or list(like.class_names_) != [str(c) for c in class_names]
+                or list(like.unseen_) != list(self._resolve_unseen(unseen, [str(c) for c in class_names]))):
+            raise ValueError("like= must be a model fitted on the same classes and held-out set with the same "
+                             f"{', '.join(shared)}")
+
     def fit_mapping(self, X, y, class_names, unseen, class_vectors=None, statistics=None,
-                    progress: Progress = None) -> dict:
+                    progress: Progress = None, fitted_mapping=None) -> dict:
         """The first half of :meth:`fit`: the standardisation, the map θ and the unseen-class prototypes.
 
         This is all a 2-way zero-shot figure needs (the all-pairs matrix calls it once per pair), so a pair's
         cell of that matrix and the model fitted with that pair held out are one computation. Sets
         ``class_names_``, ``seen_``, ``unseen_``, ``class_vectors_``, ``mean_``, ``scale_``, ``mapping_``,
         ``prototype_map_``, ``unseen_centers_``, ``unseen_sigma2_``, ``n_features_in_``; parameters as in
-        :meth:`fit`.
+:meth:`fit`. ``fitted_mapping``: the map of this held-out set already fitted, used as is (the
+        all-pairs matrix solves every pair's ridge map in one lockstep run of ``krylov.ridge_maps``; ``fit(like=)``
+        passes the map of a model that differs only in its novelty detector).
 
         Returns
         -------
@@ -396,10 +421,11 @@ class ZeroShotClassifier:
         if statistics is None:
             # Only the seen rows are read; the split of each class does not depend on the others.
             seen_rows = np.flatnonzero(np.isin(y, seen_idx))
+            X_stats, y_stats = np.take(X, seen_rows, axis=0), y[seen_rows]
             statistics = ClassStatistics(self.validation_fraction, self.random_state).fit(
-                np.take(X, seen_rows, axis=0), y[seen_rows], n_classes=C, grams=self.mapping == "linear")
-            fit_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "fit")]
-            val_rows = seen_rows[statistics.rows(seen_idx, y[seen_rows], "val")]
+                X_stats, y_stats, n_classes=C, grams=self.mapping == "linear")
+            fit_rows = seen_rows[statistics.rows(seen_idx, y_stats, "fit")]
+            val_rows = seen_rows[statistics.rows(seen_idx, y_stats, "val")]
         else:
             if statistics.n_features_in_ != X.shape[1] or statistics.n_classes_ != C:
                 raise ValueError(f"statistics were computed for {statistics.n_classes_} classes x "
@@ -407,6 +433,7 @@ class ZeroShotClassifier:
             if (statistics.validation_fraction, statistics.random_state) != (self.validation_fraction,
                                                                              self.random_state):
                 raise ValueError("statistics were computed on another split (validation_fraction / random_state)")
+            X_stats, y_stats = X, y
             fit_rows = statistics.rows(seen_idx, y, "fit")
             val_rows = statistics.rows(seen_idx, y, "val")
         standardiser = statistics.standardiser(seen_idx)
@@ -422,8 +449,20 @@ class ZeroShotClassifier:
         mapping = MAPPINGS[self.mapping](**(self.mapping_params or {}))
         if "random_state" in mapping.__dict__ and "random_state" not in (self.mapping_params or {}):
             mapping.random_state = self.random_state
-        system, n_fit = None, fit_rows.size
-        if isinstance(mapping, LinearMapping):
+        system, n_fit, gram = None, fit_rows.size, None
+        if isinstance(mapping, LinearMapping) and statistics.large:
+            # Many features: the Krylov solver from the total Gram matrix (no d × d factorisation).
+            if fitted_mapping is None:
+                params = self.mapping_params or {}
+                fitted_mapping = ridge_maps(statistics, X_stats, y_stats, [unseen_idx], class_vectors,
+                                            alpha=params.get("alpha"), alphas=params.get("alphas"),
+                                            progress=progress, step="mapping (Krylov ridge)")[0][0]
+            mapping = fitted_mapping
+            # The softmax's preconditioner: the seen classes' covariance (kept classes' Gram from G_all).
+            gram = lambda: kept_gram(statistics, X_stats, y_stats, seen_idx, standardiser)  # noqa: E731
+        elif fitted_mapping is not None:
+            mapping = fitted_mapping  # e.g. the same model with another novelty detector (fit(like=...))
+        elif isinstance(mapping, LinearMapping):
             # Solved from the class statistics: no pass over the fitting rows.
             G, B, z_mean, t_mean, n_fit = statistics.ridge_system(seen_idx, W_seen, standardiser)
             system = RidgeSystem(G, B, z_mean, t_mean)
@@ -453,7 +492,7 @@ class ZeroShotClassifier:
         self.fit_time_ = times
         return {"X": X, "y": y, "local": local, "Xval": Xval, "yval": yval, "F_val": F_val, "W_seen": W_seen,
                 "statistics": statistics, "standardiser": standardiser, "fit_rows": fit_rows,
-                "val_rows": val_rows, "system": system, "n_fit": n_fit}
+                "val_rows": val_rows, "system": system, "n_fit": n_fit, "gram": gram}
 
     # -- scoring -------------------------------------------------------------------------------------------
     def _standardise(self, X) -> np.ndarray:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ..cache import report
 from .base import check_is_fitted as _check_fitted
 from .persistence import register
 
@@ -76,7 +77,7 @@ _THREADS_SAVED = 1
 
 
 def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1e-6,
-          ftol: float = 1e-10, return_iterations: bool = False):
+          ftol: float = 1e-10, return_iterations: bool = False, callback=None):
     """Minimise a smooth function with L-BFGS (two-loop recursion) and a backtracking Armijo line search.
 
     Parameters
@@ -93,6 +94,8 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
 
     return_iterations : bool
         Also return the number of iterations run.
+    callback : callable(iteration) or None
+        Called after each iteration (progress reports).
 
     Returns
     -------
@@ -152,6 +155,8 @@ def lbfgs(fun, x0: np.ndarray, max_iter: int, history: int = 10, gtol: float = 1
                 S.pop(0), Yh.pop(0), rho.pop(0)
         done = abs(f - f_new) <= ftol * max(abs(f), abs(f_new), 1.0)
         x, f, g = x_new, f_new, g_new
+        if callback is not None:
+            callback(iterations)
         if done:
             break
     return (x, iterations) if return_iterations else x
@@ -292,13 +297,19 @@ class SoftmaxRegression:
         preconditioning) when ``M`` is ``None``."""
         if M is None:
             return None
-        A = torch.from_numpy(np.array(M, dtype=np.float64, copy=True))
+        if M.shape[0] > _PRECOND_MAX_DIM:
+            # float32 at many features: a 12,800-d float64 factorisation takes twice the time and 1.3 GB, and a
+            # preconditioner only has to be close.
+            A = torch.as_tensor(M, dtype=torch.float32).clone()
+        else:
+            A = torch.from_numpy(np.array(M, dtype=np.float64, copy=True))
         A.diagonal().add_(lam)
         L, info = torch.linalg.cholesky_ex(A)
+        del A
         return L.float() if int(info) == 0 else None
 
     @staticmethod
-    def _lbfgs(rows, Y, W, b, lam, max_iter, L):
+    def _lbfgs(rows, Y, W, b, lam, max_iter, L, callback=None):
         """Minimise the per-sample objective over ``(W, b)`` from the given start; return (W, b, iterations).
 
         ``rows`` is a row operator (see :class:`DenseRows`). L-BFGS (:func:`lbfgs`) runs on ``U = Lᵀ W``:
@@ -326,12 +337,12 @@ class SoftmaxRegression:
             return float(loss), torch.cat([gU.ravel(), R.sum(0)]).numpy().astype(np.float64)
 
         theta0 = torch.cat([(LT @ W if L is not None else W).ravel(), b]).numpy().astype(np.float64)
-        theta, n_iter = lbfgs(fun, theta0, max_iter=int(max_iter), return_iterations=True)
+        theta, n_iter = lbfgs(fun, theta0, max_iter=int(max_iter), return_iterations=True, callback=callback)
         W, b = unpack(theta)
         return W, b, n_iter
 
     def fit(self, X, y, n_classes=None, validation_data=None, selection_rows=None,
-            second_moment=None) -> "SoftmaxRegression":
+            second_moment=None, progress=None) -> "SoftmaxRegression":
         """Fit.
 
         Parameters
@@ -351,7 +362,10 @@ class SoftmaxRegression:
             are not in ``validation_data`` when ``X`` contains the validation rows too.
         second_moment : ndarray (d, d) or None
             ``E[z zᵀ]`` of the standardised features, for the preconditioner (e.g. from class statistics);
-            default: computed on the selection subsample. Above ``_PRECOND_MAX_DIM`` features none is used.
+            default: computed on the selection subsample (above ``_PRECOND_MAX_DIM`` features, none).
+        progress : callable(step, done, total) or None
+            ``"softmax: choosing the penalty"`` (one tick per path point) and ``"softmax: final fit"`` (one per
+            L-BFGS iteration).
 
         Returns
         -------
@@ -367,13 +381,22 @@ class SoftmaxRegression:
         Y = torch.nn.functional.one_hot(torch.from_numpy(y), K).float()
         rng = np.random.default_rng(self.random_state)
         pool = np.arange(n) if selection_rows is None else np.asarray(selection_rows, dtype=np.int64)
-        sub = np.sort(rng.choice(pool, size=min(pool.size, int(self.selection_size)), replace=False))
-        if d > _PRECOND_MAX_DIM:
-            # e.g. 12,800-d Coates features: a d × d factorisation would cost more than the iterations it
-            # saves; standardised features are already diagonally preconditioned.
+        size = int(self.selection_size)
+        if size < d:
+            # Fewer rows than features (e.g. 12,800-d Coates features): a subsample's best penalty says little
+            # about the full problem's (on CIFAR-10 Coates features a 4,000-row path chose a 10× too strong
+            # penalty), so the path runs on every selectable row.
+            size = pool.size
+        sub = np.sort(rng.choice(pool, size=min(pool.size, size), replace=False)) if size < pool.size else pool
+        if second_moment is not None:
+            M = second_moment
+        elif d > _PRECOND_MAX_DIM:
+            # No Gram matrix given at many features: a subsample's second moment is rank-deficient there and
+            # a d × d one costs more than the iterations it saves (standardised features are already
+            # diagonally preconditioned).
             M = None
         else:
-            M = second_moment if second_moment is not None else rows.second_moment(sub)
+            M = rows.second_moment(sub)
         W = torch.zeros(d, K)
         # Start at the log class frequencies: the optimum of the intercept-only model.
         b = torch.log(Y.mean(0).clamp_min(1e-6))
@@ -387,7 +410,7 @@ class SoftmaxRegression:
                 raise ValueError("C=None needs validation_data to choose the penalty")
             Xv = torch.from_numpy(np.ascontiguousarray(validation_data[0], dtype=np.float32))
             yv = torch.from_numpy(np.asarray(validation_data[1], dtype=np.int64))
-            Xsub = DenseRows(rows.take(sub))
+            Xsub = DenseRows(rows.take(sub), low_precision=_use_bf16(self.precision) and sub.size * d > 1e8)
             Ysub = Y[torch.from_numpy(sub)]
             ns = sub.size
             Cs = (1.0 / (np.asarray(self.DEFAULT_LAMBDAS) * ns) if self.Cs is None
@@ -398,8 +421,10 @@ class SoftmaxRegression:
             lambdas = 1.0 / (Cs * ns)
             L_path = self._precond(M, float(np.sqrt(lambdas.max() * lambdas.min())))
             best, rises, prev = None, 0, np.inf
-            with _torch_threads(1):  # many small operations: latency-bound (see _torch_threads)
-                for Cj in Cs:
+            # A small path is many small operations, latency-bound (see _torch_threads); a large one is not.
+            with _torch_threads(1 if sub.size * d <= 1e8 else torch.get_num_threads()):
+                for j, Cj in enumerate(Cs):
+                    report(progress, "softmax: choosing the penalty", j, Cs.size)
                     lam = 1.0 / (Cj * ns)
                     W, b, _ = self._lbfgs(Xsub, Ysub, W, b, lam, self.path_iter, L_path)
                     Z = torch.addmm(b, Xv, W)
@@ -415,8 +440,10 @@ class SoftmaxRegression:
             # Warm start the full fit from the subsample's best solution.
             _, C, W, b = best
         lam = 1.0 / (C * n)
-        W, b, self.n_iter_ = self._lbfgs(rows, Y, W, b, lam, self.max_iter if M is not None else 3 * self.max_iter,
-                                         self._precond(M, lam))
+        final_iter = self.max_iter if M is not None else 3 * self.max_iter
+        report(progress, "softmax: final fit", 0, final_iter)
+        W, b, self.n_iter_ = self._lbfgs(rows, Y, W, b, lam, final_iter, self._precond(M, lam),
+                                         callback=lambda it: report(progress, "softmax: final fit", it, final_iter))
         self.C_ = C
         self.coef_ = W.numpy().copy()
         self.intercept_ = b.numpy().copy()

@@ -24,6 +24,10 @@ from .base import check_is_fitted, validation_split
 
 __all__ = ["ClassStatistics", "Standardiser"]
 
+#: Above this many features only the sum of the classes' Gram matrices is kept (``total_gram_``): a 12,800-d
+#: float32 Gram matrix is 655 MB, ten of them 6.5 GB. Ridge maps are then solved by ``krylov.ridge_maps``.
+_PER_CLASS_GRAM_MAX_DIM = 4096
+
 
 class Standardiser:
     """``z = (x - mean) / scale``, learned on some rows; ``scale`` is 1 where a feature is constant.
@@ -76,8 +80,12 @@ class ClassStatistics:
         ``Σ (x - shift)`` per class and part.
     squares_ : ndarray (C, 2, d) float64
         ``Σ (x - shift)²`` (elementwise) per class and part — the feature spreads.
-    grams_ : ndarray (C, d, d)
-        ``Σ (x - shift)(x - shift)ᵀ`` per class over the fitting part.
+    grams_ : ndarray (C, d, d) or (0,)
+        ``Σ (x - shift)(x - shift)ᵀ`` per class over the fitting part; empty above ``_PER_CLASS_GRAM_MAX_DIM``
+        features.
+    total_gram_ : ndarray (d, d) float32 or (0,)
+        Above ``_PER_CLASS_GRAM_MAX_DIM`` features: ``Σ_c`` of those matrices (one pass, 655 MB at 12,800-d);
+        a held-out set's Gram is this minus the held-out classes' products (``krylov.ridge_maps``).
     val_grams_ : ndarray (C, d, d) or (0,)
         The same over the validation part, kept up to 4,096 features (a penalty's validation error is then a
         quadratic form in them: :meth:`ridge_validation`); empty above.
@@ -144,8 +152,10 @@ class ClassStatistics:
         sums = np.zeros((C, 2, d))
         squares = np.zeros((C, 2, d))
         keep_grams = grams
-        grams = np.zeros((C, d, d) if keep_grams else (0,), dtype=gram_dtype)
-        val_grams = np.zeros((C, d, d), dtype=np.float64) if keep_grams and d <= 4096 else np.zeros(0)
+        large = d > _PER_CLASS_GRAM_MAX_DIM
+        grams = np.zeros((C, d, d) if keep_grams and not large else (0,), dtype=gram_dtype)
+        total = np.zeros((d, d) if keep_grams and large else (0,), dtype=np.float32)
+        val_grams = np.zeros((C, d, d), dtype=np.float64) if keep_grams and not large else np.zeros(0)
         shift32 = torch.from_numpy(shift.astype(np.float32))
         for c in range(C):
             rows_c = np.flatnonzero(y == c)
@@ -161,6 +171,9 @@ class ClassStatistics:
                 squares[c, p] = (Xc * Xc).sum(0, dtype=torch.float64).numpy()
                 if p == 0 and grams.size:
                     grams[c] = (Xc.T @ Xc).numpy()
+                elif p == 0 and total.size:
+                    X32 = Xc.numpy()
+                    total += X32.T @ X32  # numpy's AᵀA is a symmetric rank-k update: half a general product
                 elif val_grams.size:
                     val_grams[c] = (Xc.T @ Xc).numpy()
             report(progress, "Class statistics", c + 1, C)
@@ -170,8 +183,14 @@ class ClassStatistics:
         self.shift_ = shift
         self.counts_, self.sums_, self.squares_, self.grams_ = counts, sums, squares, grams
         self.val_grams_ = val_grams
+        self.total_gram_ = total
         self.n_features_in_, self.n_classes_ = d, C
         return self
+
+    @property
+    def large(self) -> bool:
+        """Whether only the total Gram matrix was kept (ridge maps by ``krylov.ridge_maps``)."""
+        return bool(np.size(getattr(self, "total_gram_", np.zeros(0))))
 
     # -- the statistics of a set of classes ----------------------------------------------------------------
     def rows(self, classes, y, part: str = "fit") -> np.ndarray:
@@ -284,6 +303,9 @@ class ClassStatistics:
     def _gram_sum(self, classes) -> np.ndarray:
         """``Σ_c grams_[c]`` in float64 (a fresh array)."""
         if not self.grams_.size:
+            if self.large:
+                raise ValueError("above _PER_CLASS_GRAM_MAX_DIM features only the total Gram matrix is kept: "
+                                 "solve the map with krylov.ridge_maps")
             raise ValueError("these class statistics were computed without Gram matrices (grams=False)")
         classes = list(np.asarray(classes, dtype=np.int64))
         out = np.array(self.grams_[classes[0]], dtype=np.float64, copy=True)
@@ -309,7 +331,7 @@ class ClassStatistics:
         check_is_fitted(self, "grams_")
         return {"fit_rows": self.fit_rows_, "val_rows": self.val_rows_, "shift": self.shift_,
                 "counts": self.counts_, "sums": self.sums_, "squares": self.squares_, "grams": self.grams_,
-                "val_grams": self.val_grams_,
+                "val_grams": self.val_grams_, "total_gram": self.total_gram_,
                 "params": np.array([self.validation_fraction, self.random_state], dtype=np.float64)}
 
     @classmethod
@@ -321,6 +343,7 @@ class ClassStatistics:
         stats.counts_, stats.sums_ = arrays["counts"], arrays["sums"]
         stats.squares_, stats.grams_ = arrays["squares"], arrays["grams"]
         stats.val_grams_ = arrays["val_grams"]
+        stats.total_gram_ = arrays.get("total_gram", np.zeros(0, dtype=np.float32))
         stats.n_classes_, stats.n_features_in_ = stats.sums_.shape[0], stats.sums_.shape[2]
         return stats
 
