@@ -140,13 +140,54 @@ def test_slider_steps_by_one_percent_and_follows_the_detector_until_moved(cat_tr
 
 def test_confusion_matrix_reads_at_projector_width(cat_truck):
     """Issue 9: at 1,024 px the percentages ran together and every other class name vanished."""
-    import plotly.io
-
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
-    cm = plotly.io.from_json(at.get("plotly_chart")[-1].proto.spec)
+    cm = _chart_titled(at, "Confusion matrix")
     heat = cm.data[0]
     assert len(cm.layout.xaxis.tickvals) == 10 and len(cm.layout.yaxis.tickvals) == 10, "every class named"
     texts = [t for row in heat.text for t in row if t]
     assert texts and not any("%" in t for t in texts) and all(len(t) <= 3 for t in texts)
     labels = [m.label for m in at.metric]
     assert max(len(label) for label in labels) <= 20, labels
+
+
+def _chart_titled(at, text):
+    import plotly.io
+
+    for element in at.get("plotly_chart"):
+        fig = plotly.io.from_json(element.proto.spec)
+        if fig.layout.title.text and text in fig.layout.title.text:
+            return fig
+    raise AssertionError(f"no chart titled {text!r}")
+
+
+def test_every_detector_on_one_chart_with_the_engines_figures(cat_truck):
+    """Issue 10: the page compares every detector on one chart, each at its seen-only threshold."""
+    from zsl_core.evaluation import auroc
+    from zsl_core.model import DETECTORS
+
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    fig = _chart_titled(at, "Every novelty detector")
+    names = [t.name for t in fig.data if t.name]
+    data, feats, model, scores = cat_truck
+    seen = np.isin(data.test_labels, model.seen_)
+    expected_scores = {**model.component_novelty(feats.X_test), "learned": scores.novelty}
+    assert len(names) == len(DETECTORS) == len(expected_scores)
+    for name, nov in expected_scores.items():
+        label = f"{DETECTORS[name].label} (AUROC {auroc(nov[~seen], nov[seen]):.2f})"
+        assert label in names, (label, names)
+    table = next(d.value for d in at.dataframe if "detector" in d.value.columns)
+    assert list(table["detector"]) == [DETECTORS[n].label for n in expected_scores]
+    assert set(table.loc[table["paper's"] == "yes", "detector"]) == {DETECTORS["gaussian"].label,
+                                                                       DETECTORS["loop"].label}
+
+
+@pytest.mark.parametrize("novelty", ["energy", "relative_word"])
+def test_any_detector_can_be_picked(cat_truck, novelty):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT).run()
+    assert at.radio(key="novelty").value == "learned", "the default is the learned gate"
+    at.radio(key="novelty").set_value(novelty).run()
+    at.slider(key="novel_pct").set_value(20.0).run()
+    assert not at.exception, at.exception
+    assert_shows(at, reference(("cat", "truck"), novelty=novelty), 20.0)
+    _chart_titled(at, "Every novelty detector")  # still compared, from the learned gate's run

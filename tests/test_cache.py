@@ -80,3 +80,12 @@ def test_atomic_write_interrupted_mid_write_leaves_no_partial(tmp_path, monkeypa
         cache.atomic_write_text(path, "new")
     assert path.read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["report.json"]
+
+
+def test_empty_multidimensional_arrays_round_trip(tmp_path):
+    from zsl_core.cache import load_arrays, save_arrays
+
+    path = tmp_path / "empty.npz"
+    assert save_arrays(path, curve=np.zeros((0, 3)), flat=np.zeros(0))
+    loaded = load_arrays(path)
+    assert loaded["curve"].shape == (0, 3) and loaded["flat"].shape == (0,)

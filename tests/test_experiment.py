@@ -139,6 +139,22 @@ def test_the_model_never_reads_unseen_rows(problem):
     assert np.isfinite(model.predict_proba(Xt)).all()
 
 
+@pytest.mark.parametrize("novelty", ["learned", "cosine_knn", "relative_mahalanobis", "energy", "relative_word"])
+def test_the_learned_gate_and_every_detector_never_read_unseen_rows(problem, novelty):
+    # The learned gate refits the model on pseudo-unseen splits of the seen classes: poisoned rows of the
+    # real held-out classes would turn its table, its weights and every prediction into NaN.
+    X, y, Xt, _, V = problem
+    poisoned = X.copy()
+    poisoned[np.isin(y, [0, 3])] = np.nan
+    model = ZeroShotClassifier(softmax_C=0.5, novelty=novelty).fit(poisoned, y, NAMES, ["c0", "c3"], class_vectors=V)
+    assert np.isfinite(model.predict_proba(Xt)).all()
+    assert np.isfinite(model.decompose(Xt).novelty).all()
+    if novelty == "learned":
+        gate = model.detector_
+        assert np.isfinite(gate.coef_).all() and 0 <= gate.q_ <= 0.6
+        assert set(gate.components_) == set(gate.components)
+
+
 def test_standardised_rows_equal_the_dense_standardised_matrix(problem):
     X, y, _, _, _ = problem
     stats = ClassStatistics(0.15, 0).fit(X, y, 6).attach_rows(X, y, low_precision=False)
@@ -331,3 +347,19 @@ def test_loop_on_too_few_images_is_refused_before_any_feature_is_computed_was_br
     # The Gaussian detector needs no such thing: the same dataset gets as far as the features.
     with pytest.raises(AssertionError, match="features were computed"):
         train(Config(unseen=unseen, novelty="gaussian"), dataset=data)
+
+
+@pytest.mark.parametrize("unseen", [["c0", "c3", "c5"], ["c0", "c1", "c3", "c5"]])
+def test_the_learned_gate_with_few_seen_classes(problem, unseen):
+    # 3 seen classes: pseudo-unseen splits hold out one class at a time; 2 seen: none can be held out, so
+    # equal weights and the seen_false_novel rate.
+    X, y, Xt, _, V = problem
+    model = ZeroShotClassifier(softmax_C=0.5, novelty="learned",
+                               novelty_params={"components": ("energy", "relative_word", "cosine_knn")}).fit(
+        X, y, NAMES, unseen, class_vectors=V)
+    assert np.isfinite(model.predict_proba(Xt)).all()
+    flagged = np.mean(model.validation_novelty_ > model.threshold_)
+    assert 0 <= flagged <= 0.6
+    if len(unseen) == 4:
+        np.testing.assert_allclose(model.detector_.coef_, 1 / 3)
+        assert flagged == pytest.approx(model.seen_false_novel, abs=0.05)

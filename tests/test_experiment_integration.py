@@ -89,7 +89,14 @@ def test_reproduce_report_reads_the_same_figures(run, cache, tmp_path, monkeypat
     assert report["seen_accuracy"] == pytest.approx(s["seen_softmax"])
     assert report["zero_shot_pair_accuracy"]["cat-truck"] == pytest.approx(s["zero_shot"])
     assert report["call_nothing_unseen_overall"] == pytest.approx(s["call_nothing_unseen"])
-    assert report["at_default_threshold"]["gaussian"]["overall"] == pytest.approx(s["at_threshold"]["overall"])
+    assert report["at_default_threshold"]["learned"]["overall"] == pytest.approx(s["at_threshold"]["overall"])
+    # Issue 10: every detector in the table; the default gate's row is the run's own figures.
+    from zsl_core.model import DETECTORS
+
+    assert set(report["detectors"]) == set(DETECTORS)
+    assert report["detectors"]["learned"]["at_threshold"]["overall"] == pytest.approx(s["at_threshold"]["overall"])
+    assert report["detectors"]["learned"]["gain"] == pytest.approx(s["gate_gain"])
+    assert report["detectors"]["gaussian"]["paper"] and not report["detectors"]["energy"]["paper"]
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["run"]["config"]["unseen"] == ["cat", "truck"]
     assert (tmp_path / "report.md").read_text().count("0.") > 10

@@ -180,6 +180,41 @@ def tradeoff_curves(sweep: dict, title: str, at: dict | None = None, paper_seen:
                    yaxis=dict(title=dict(text="accuracy"), tickformat=".0%", range=[-0.02, 1.02]))
 
 
+def detector_curves(table: dict, current: str, nothing: float, title: str, height: int = 420) -> go.Figure:
+    """Overall accuracy against the share of test images called novel, one line per novelty detector.
+
+    ``table`` is ``evaluation.detector_table(run, with_sweeps=True)``; each detector's marker is where its
+    threshold chosen without unseen images puts it; ``current`` is drawn thicker; the paper's detectors dashed.
+    """
+    fig = go.Figure()
+    for i, (name, row) in enumerate(table.items()):
+        sweep = row["sweep"]
+        frac = np.asarray(sweep["novel_fraction"], dtype=float)
+        order = np.argsort(frac, kind="stable")
+        idx = order[decimate(len(order))]
+        colour = PALETTE[i % len(PALETTE)]
+        label = f"{row['label']} (AUROC {row['auroc']:.2f})"
+        width = 4 if name == current else 2
+        fig.add_trace(go.Scatter(
+            x=frac[idx], y=np.asarray(sweep["overall"], dtype=float)[idx], mode="lines", name=label,
+            legendgroup=name, line=dict(color=colour, width=width, dash="dash" if row["paper"] else "solid"),
+            hovertemplate=f"{row['label']}<br>overall: %{{y:.1%}}<br>called novel: %{{x:.1%}}<extra></extra>"))
+        at = row["at_threshold"]
+        fig.add_trace(go.Scatter(
+            x=[at["novel_fraction"]], y=[at["overall"]], mode="markers", legendgroup=name, showlegend=False,
+            marker=dict(size=11 if name == current else 8, color=colour, line=dict(color="white", width=1.5)),
+            hovertemplate=(f"{row['label']} at its threshold chosen without unseen images:<br>overall %{{y:.1%}}, "
+                           f"{at['novel_fraction']:.1%} called novel ({row['gain'] * 100:+.1f} pts)<extra></extra>")))
+    fig.add_hline(y=nothing, line=dict(color="#111827", dash="dash", width=1.5),
+                  annotation_text=f"call nothing unseen: {nothing:.1%}", annotation_position="bottom right",
+                  annotation_font=dict(size=11, color="#111827"))
+    fig.update_xaxes(title="fraction of test images called novel", tickformat=".0%", range=[-0.01, 0.61])
+    fig.update_yaxes(title="overall accuracy", tickformat=".0%")
+    return _layout(fig, height, title=dict(text=title, font=dict(size=15)),
+                   legend=dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02, font=dict(size=11)),
+                   margin=dict(l=10, r=10, t=50, b=10))
+
+
 def confusion_heatmap(cm: np.ndarray, class_names: list[str], unseen: list[str], title: str,
                       height: int = 460) -> go.Figure:
     """Row-normalised confusion matrix (rows: true class, columns: predicted), counts in the hover."""

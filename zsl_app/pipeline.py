@@ -29,7 +29,7 @@ from zsl_core.experiment import Config, ConfigError, Run
 
 __all__ = ["ConfigError", "UPLOAD_PREFIX", "uploaded_dataset", "plan", "dataset", "words", "features", "statistics", "run", "is_cached", "features_key",
            "run_key", "pairs", "pairs_key", "projection", "projection_key", "pca_view", "photo_features",
-           "nearest_words", "suggested_distractors", "distractors"]
+           "nearest_words", "suggested_distractors", "distractors", "detector_table"]
 
 
 # --------------------------------------------------------------------------------------------- the slots
@@ -219,6 +219,17 @@ def pairs(config: Config, progress: Progress = None) -> np.ndarray:
                                        progress)
 
     return _get("pairs", pairs_key(config), compute)
+
+
+# ------------------------------------------------------------------------------------ detectors compared
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def detector_table(key: str, _run: Run) -> dict:
+    """``evaluation.detector_table`` of a run (every detector a learned-gate run carries), with sweeps."""
+    from zsl_core.evaluation import detector_table as engine_table
+
+    return engine_table(_run, with_sweeps=True)
 
 
 # ----------------------------------------------------------------------------- semantic-space projections

@@ -13,6 +13,9 @@ from zsl_app import longwork, pipeline, state
 from zsl_app.progress import StreamlitProgress
 from zsl_core.experiment import Config, ConfigError
 
+#: The engine's default detector (the one that won on seen-class validation, see ``Config``).
+DEFAULT_DETECTOR = Config.__dataclass_fields__["novelty"].default
+
 #: Presentation mode: larger type for a projector, less chrome.
 PRESENT_CSS = """
 <style>
@@ -102,8 +105,9 @@ def _model_widgets(class_names: list[str]) -> tuple[str, str, str, tuple[str, ..
     state.remember("mapping", mapping)
     novelty_options = state.options("novelty")
     novelty = sb.radio("Novelty detector", list(novelty_options), format_func=novelty_options.get,
-                       **state.kept("novelty", "gaussian", list(novelty_options)),
-                       help="Decides whether a mapped image lies on the seen classes' manifold (Eq. 3).")
+                       **state.kept("novelty", DEFAULT_DETECTOR, list(novelty_options)),
+                       help="Decides whether an image is of a seen class or a held-out one. The paper's: Eq. 3 "
+                            "Gaussians and LoOP; the default learned gate won on seen-class validation.")
     state.remember("novelty", novelty)
     default_unseen = [c for c in state.DEFAULT_UNSEEN if c in class_names] or class_names[-2:]
     unseen = sb.multiselect("Held-out (unseen) classes", class_names,

@@ -67,7 +67,7 @@ def parse_subset(text: str) -> tuple[int, int]:
     return train, test
 
 
-def reference(unseen=("cat", "truck"), novelty: str = "gaussian", mapping: str = "linear",
+def reference(unseen=("cat", "truck"), novelty: str = "learned", mapping: str = "linear",
               features: str = "efficientnet"):
     """The engine's own run for the app's test settings, computed without the app (``experiment.train``).
 

@@ -94,14 +94,21 @@ def describe_cutoff(novelty: str, threshold: float) -> str:
     if novelty == "gaussian":
         return (f"novel ⇔ −log p(x) > {threshold:.4g}, i.e. the image's log-likelihood under the seen classes' "
                 f"Gaussians is below {-threshold:.4g}")
-    if threshold >= 0:
-        return f"novel ⇔ LoOP probability > {threshold:.4g}"
-    return (f"novel ⇔ LoOP score > {threshold:.4g} (the LoOP probability is the positive part of this score, "
-            f"so a cutoff below 0 also calls novel some images whose LoOP probability is 0)")
+    if novelty == "loop":
+        if threshold >= 0:
+            return f"novel ⇔ LoOP probability > {threshold:.4g}"
+        return (f"novel ⇔ LoOP score > {threshold:.4g} (the LoOP probability is the positive part of this score, "
+                f"so a cutoff below 0 also calls novel some images whose LoOP probability is 0)")
+    return f"novel ⇔ {score_name(novelty)} > {threshold:.4g}"
 
 
 def score_name(novelty: str) -> str:
-    return "−log p(x)" if novelty == "gaussian" else "LoOP score"
+    """The name of a detector's novelty score (higher = more novel)."""
+    names = {"gaussian": "−log p(x)", "loop": "LoOP score", "learned": "learned gate score",
+             "max_softmax": "−max softmax probability", "entropy": "softmax entropy", "energy": "−energy",
+             "cosine_knn": "cosine distance to the nearest seen image",
+             "relative_mahalanobis": "relative Mahalanobis distance", "relative_word": "unseen vs seen word score"}
+    return names.get(novelty, "novelty score")
 
 
 def novel_fraction_text(run: pipeline.Run, fraction: float) -> str:

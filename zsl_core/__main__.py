@@ -74,11 +74,13 @@ def main(argv=None) -> int:
     rep.add_argument("--distractors", type=int, default=20, help="distractor words to add (default: 20)")
     rep.add_argument("--skip-pairs", action="store_true",
                      help="skip the all-pairs matrix: report only the held-out pair's 2-way figure")
+    rep.add_argument("--detector-pairs", action="store_true",
+                     help="also compare every detector over every 2-class held-out set (one learned-gate fit each)")
 
     cls = sub.add_parser("classify", help="classify photos: seen or novel, class, probabilities")
     _add_common(cls)
     cls.add_argument("photos", nargs="+", help="image files (jpg, png, webp, bmp, gif)")
-    cls.add_argument("--novelty", choices=tuple(detectors), default="gaussian",
+    cls.add_argument("--novelty", choices=tuple(detectors), default="learned",
                      help="novelty detector: " + "; ".join(f"{k} = {v.label}" for k, v in detectors.items()))
     cls.add_argument("--threshold", type=float, default=None,
                      help="novelty threshold (default: the one chosen on the validation split)")
@@ -126,7 +128,7 @@ def _reproduce(args, progress) -> int:
 
     config = _config(args)
     options = ReportOptions(out=args.out or str(Path("reports") / args.features), n_distractors=args.distractors,
-                            skip_pairs=args.skip_pairs)
+                            skip_pairs=args.skip_pairs, detector_pairs=args.detector_pairs)
 
     def log(message: str) -> None:
         progress.close()

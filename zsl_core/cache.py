@@ -165,7 +165,7 @@ def _digest(arrays: dict) -> str:
         h.update(name.encode())
         h.update(str(a.dtype).encode())
         h.update(str(a.shape).encode())
-        h.update(memoryview(a).cast("B"))
+        h.update(memoryview(a.reshape(-1)).cast("B"))  # flat: an empty 2-D array (shape (0, 3)) cannot be cast
     return h.hexdigest()
 
 

@@ -40,7 +40,8 @@ class Config:
     mapping : str
         A name in ``zsl_core.model.MAPPINGS`` (``'linear'``, ``'mlp'``).
     novelty : str
-        A name in ``zsl_core.model.DETECTORS``.
+        A name in ``zsl_core.model.DETECTORS`` (``'gaussian'`` and ``'loop'`` are the paper's; default
+        ``'learned'``, the gate that won on seen-class validation).
     gate : str
         One of ``zsl_core.model.GATES`` (``'hard'``, ``'mixture'``).
     seed : int
@@ -53,7 +54,11 @@ class Config:
     feature_params: tuple = ()
     unseen: tuple[str, ...] = ("cat", "truck")
     mapping: str = "linear"
-    novelty: str = "gaussian"
+    # The learned gate: on seen-class validation only (pseudo-unseen splits of the 8 seen classes, each scored
+    # by a gate fitted on the splits that share none of its classes; LearnedGate.validation_), its expected
+    # overall accuracy beat every single detector's with cat+truck held out: 0.713 against 0.702-0.706 (the
+    # paper's Gaussian 0.697, LoOP 0.699). Issue 10.
+    novelty: str = "learned"
     gate: str = "hard"
     seed: int = 0
 

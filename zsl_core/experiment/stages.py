@@ -146,6 +146,18 @@ def _model_params(config: Config, dataset) -> dict:
     """Constructor arguments of the classifier for ``config`` (small datasets adapt LoOP's neighbourhood)."""
     params = dict(mapping=config.mapping, novelty=config.novelty, gate=config.gate, random_state=config.seed,
                   validation_fraction=VALIDATION_FRACTION)
+    if config.novelty == "learned":
+        from ..model import LearnedGate
+        from ..model.base import validation_split
+
+        seen = [i for i, c in enumerate(dataset.class_names) if c not in config.unseen]
+        y = np.asarray(dataset.train_labels)
+        _, val = validation_split(y, VALIDATION_FRACTION, config.seed)
+        counts = np.sort(np.bincount(y[val], minlength=dataset.n_classes)[seen])
+        k = min(LearnedGate().k, len(seen) - 2)  # the classifier holds out fewer when few classes are seen
+        smallest = counts[:len(counts) - k].sum() if k >= 1 else counts.sum()
+        if smallest <= 20:  # LoOP's reference (a pseudo-unseen split's) needs k + 1 = 21 points
+            params["novelty_params"] = {"components": tuple(c for c in LearnedGate().components if c != "loop")}
     if config.novelty == "loop":
         n_ref, _ = _loop_reference(config, dataset)
         if n_ref <= 20:  # LoOP's default k = 20 needs 21 reference points
@@ -297,12 +309,38 @@ def estimate_seconds(config: Config, dataset, *, features_cached: bool = False,
         # the map, plus the softmax preconditioner's kept Gram (two held-out classes' products)
         solve = krylov(1) + 4 * n_class * d * d / flops
     mlp = 40 * 6 * n_train * d * 200 * 2 / flops  # up to 40 epochs, 2 weight decays
-    out["fit"] = 0.3 + softmax + (solve if linear else mlp)
+    out["fit"] = 0.3 + softmax + (solve if linear else mlp) + _novelty_seconds(config, dataset, d, softmax, solve)
     if pairs:
         n_pairs = C * (C - 1) / 2
         out["pairs"] = krylov(n_pairs) if large else n_pairs * (solve + 0.05 if linear else mlp)
     out["total"] = float(sum(out.values()))
     return {k: float(v) for k, v in out.items()}
+
+
+def _novelty_seconds(config: Config, dataset, d: int, softmax: float, solve: float) -> float:
+    """What the detector adds to a fit: its own softmax (logit scores), the kNN pass, Mahalanobis inverses, and
+    for the learned gate one cheaper refit per pseudo-unseen split."""
+    from math import comb
+
+    from ..model import DETECTORS
+    from ..model.pseudo_unseen import PSEUDO_SOFTMAX_ROWS
+
+    cls = DETECTORS[config.novelty]
+    flops = _RATES["flops_per_s"]
+    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
+    names = list(cls().components) if cls.input == "scores" else [config.novelty]
+    kinds = {DETECTORS[n].input for n in names}
+    n_val = VALIDATION_FRACTION * n_train
+    one = (softmax if "logits" in kinds else 0.0) + (2 * (n_val + n_test) * 10000 * d / flops
+                                                    if "cosine_knn" in names else 0.0)
+    inverse = 4 * d ** 3 / flops if "relative_mahalanobis" in names else 0.0
+    if cls.input != "scores":
+        return one + inverse
+    n_seen = dataset.n_classes - len(config.unseen)
+    splits = min(8, comb(n_seen, 2)) if n_seen >= 4 else 0
+    per_class = min(PSEUDO_SOFTMAX_ROWS, n_train / max(dataset.n_classes, 1))
+    split = solve + 40 * 4 * per_class * (n_seen - 2) * d * 8 / flops + inverse + 4 * n_val * d * d / flops
+    return one + inverse + splits * split
 
 
 def _pairs_path(features_key: str, config: Config, words_fingerprint: str):

@@ -28,7 +28,8 @@ from ..cache import Progress, report
 from .base import check_is_fitted
 from .krylov import kept_gram, ridge_maps
 from .mapping import MAPPINGS, LinearMapping, RidgeSystem
-from .novelty import DETECTORS
+from .novelty import DETECTORS, LearnedGate
+from .pseudo_unseen import ModelPieces, detector_inputs, fit_detectors, fit_novelty_softmax, pseudo_unseen_table
 from .softmax import SoftmaxRegression
 from .statistics import ClassStatistics
 from .persistence import register
@@ -119,8 +120,13 @@ class ZeroShotClassifier:
     mapping : {'linear', 'mlp'}, default 'linear'
         θ: ridge regression (:class:`~zsl_core.mapping.LinearMapping`) or the paper's 2-layer tanh net
         (:class:`~zsl_core.mapping.TanhMLPMapping`).
-    novelty : {'gaussian', 'loop'}, default 'gaussian'
-        Outlier detector in word space (Eq. 3 Gaussians, or LoOP with k=20, λ=3).
+    novelty : str, default 'gaussian'
+        A name in ``novelty.DETECTORS``: the paper's word-space detectors (``'gaussian'``: Eq. 3, ``'loop'``:
+        LoOP with k=20, λ=3), scores of the seen softmax (``'max_softmax'``, ``'entropy'``, ``'energy'``),
+        of the image features (``'cosine_knn'``, ``'relative_mahalanobis'``), the relative word score
+        (``'relative_word'``), or ``'learned'``: a combination of them fitted on pseudo-unseen splits of the
+        seen classes, which also learns its own threshold (``threshold_`` then comes from it, not from
+        ``seen_false_novel``).
     gate : {'hard', 'mixture'}, default 'hard'
         ``'hard'``: ``P(V=u|x) = [novelty_score > threshold]``. ``'mixture'``: ``P(V=u|x)`` =
         ``novelty_probability`` (the threshold is then not used by :meth:`predict_proba`/:meth:`predict`).
@@ -168,7 +174,10 @@ class ZeroShotClassifier:
     mapping_ : LinearMapping or TanhMLPMapping
     softmax_ : SoftmaxRegression
         Over the seen classes, in the order of ``seen_``.
-    detector_ : GaussianNoveltyDetector or LoOPNoveltyDetector
+    detector_ : a detector of ``novelty.DETECTORS``
+    novelty_softmax_ : SoftmaxRegression
+        Only for detectors that read logits: a seen softmax fitted on the fitting part alone (see
+        :mod:`zsl_core.model.pseudo_unseen`).
     unseen_centers_ : ndarray (U, D)
         Centres of the unseen classes' Gaussians (rows in the order of ``unseen_``).
     prototype_map_ : dict
@@ -300,23 +309,7 @@ class ZeroShotClassifier:
         Xval, yval, F_val, W_seen = fitted["Xval"], fitted["yval"], fitted["F_val"], fitted["W_seen"]
         statistics, standardiser = fitted["statistics"], fitted["standardiser"]
 
-        report(progress, "novelty detector", 2, 4)
-        t = time.perf_counter()
-        detector = DETECTORS[self.novelty](**(self.novelty_params or {}))
-        if self.calibration == "validation":
-            detector.fit(F_val, yval, W_seen)
-            if getattr(detector, "reference_", F_val).shape[0] == F_val.shape[0]:
-                val_novelty = detector.reference_novelty_
-            else:  # LoOP subsampled its reference: score the held-out points against it
-                val_novelty = detector.novelty_score(F_val)
-        else:
-            fit_rows = fitted["fit_rows"]
-            F_fit = self.mapping_.predict(standardiser.transform(np.take(X, fit_rows, axis=0)))
-            detector.fit(F_fit, local[y[fit_rows]], W_seen)
-            val_novelty = detector.novelty_score(F_val)
-        times["novelty"] = time.perf_counter() - t
-
-        report(progress, "softmax", 3, 4)
+        report(progress, "softmax", 2, 4)
         t = time.perf_counter()
         softmax_ = SoftmaxRegression(**{"C": self.softmax_C, "random_state": self.random_state,
                                         **(self.softmax_params or {})})
@@ -328,7 +321,7 @@ class ZeroShotClassifier:
             ys, selection = local[Xs.labels], np.flatnonzero(~Xs.is_validation)
         else:
             # Every seen row, the fitting part first: C is chosen on the fitting part against the validation
-            # part, then the softmax is refitted on all of them (nothing downstream needs its held-out outputs).
+            # part, then the softmax is refitted on all of them (the logit detectors get their own softmax).
             rows = np.concatenate([fitted["fit_rows"], fitted["val_rows"]])
             Xs = standardiser.transform(np.take(X, rows, axis=0))
             ys, selection = local[y[rows]], np.arange(fitted["fit_rows"].size)
@@ -339,15 +332,63 @@ class ZeroShotClassifier:
                 M = fitted["gram"]()  # many features: the same covariance, built from G_all
             softmax_.fit(Xs, ys, n_classes=seen_idx.size, selection_rows=selection, second_moment=M,
                          validation_data=None if self.softmax_C is not None else (Xval, yval), progress=progress)
-            del Xs, M
+            del Xs
+        else:
+            # The reused softmax's preconditioner is not rebuilt (12,800-d: minutes); a detector that needs its
+            # own softmax (logits) then preconditions it on a subsample.
+            M = fitted["system"].G / max(fitted["n_fit"], 1) if fitted["system"] is not None else None
+        self.softmax_ = softmax_
         times["softmax"] = time.perf_counter() - t
 
+        report(progress, "novelty detector", 3, 4)
+        t = time.perf_counter()
+        pieces = ModelPieces(X=X, y=y, seen=seen_idx, local=local, fit_rows=fitted["fit_rows"],
+                             val_rows=fitted["val_rows"], standardiser=standardiser, mapping=self.mapping_,
+                             softmax=None, statistics=statistics, seen_vectors=W_seen,
+                             seen_prototypes=self.prototypes(W_seen), unseen_prototypes=self.unseen_centers_)
+        learned = DETECTORS[self.novelty] is LearnedGate
+        gate = LearnedGate(**(self.novelty_params or {})) if learned else None
+        names = list(gate.components) if learned else [self.novelty]
+        if learned:
+            gate._check_params()
+            unknown = [n for n in names if n not in DETECTORS or DETECTORS[n] is LearnedGate]
+            if unknown:
+                raise ValueError(f"the learned gate's components must be single detectors of {sorted(DETECTORS)};"
+                                 f" got {unknown}")
+        kinds = {DETECTORS[n].input for n in names}
+        if "logits" in kinds:
+            # A softmax that never saw the validation rows: their logits then look like a test image's.
+            pieces.softmax = self.novelty_softmax_ = fit_novelty_softmax(pieces, softmax_.C_, M, self.random_state)
+        Xv_raw = np.take(X, fitted["val_rows"], axis=0)
+        val_inputs = detector_inputs(kinds, Xv_raw, Xval, F_val, pieces.softmax)
+        params = {} if learned else {self.novelty: self.novelty_params or {}}
+        detectors, val_scores = fit_detectors(names, params, pieces, self.calibration, val_inputs)
+        if learned:
+            # Hold out fewer classes at a time when few are seen (3 seen: one at a time); with 2 seen none can
+            # be held out, and the gate falls back to equal weights (see LearnedGate.fit_unsplit).
+            k = min(gate.k, seen_idx.size - 2)
+            if k >= 1:
+                table = pseudo_unseen_table(self, pieces, names, params, softmax_.C_, k, gate.max_splits,
+                                            gate.random_state, progress)
+                gate.fit(table["scores"], table["novel"], groups=table["groups"],
+                         seen_correct=table["seen_correct"], unseen_correct=table["unseen_correct"],
+                         held_out=table["held_out"])
+            else:
+                gate.fit_unsplit(len(names), self.seen_false_novel)
+            gate.components_ = detectors
+            detector = gate.calibrate(val_scores)
+            val_novelty = gate.novelty_score(val_scores)
+        else:
+            detector, val_novelty = detectors[self.novelty], val_scores[:, 0]
+        times["novelty"] = time.perf_counter() - t
+
         self.detector_ = detector
-        self.softmax_ = softmax_
         self.validation_novelty_ = np.asarray(val_novelty, dtype=np.float64)
         self.validation_mapped_ = F_val
         self.validation_labels_ = seen_idx[yval]
-        if self.threshold is None:
+        if self.threshold is None and learned:
+            self.threshold_ = float(gate.threshold_)  # learned on the pseudo-unseen splits
+        elif self.threshold is None:
             self.threshold_ = float(np.quantile(self.validation_novelty_, 1 - self.seen_false_novel))
         else:
             self.threshold_ = float(self.threshold)
@@ -421,11 +462,14 @@ class ZeroShotClassifier:
         if statistics is None:
             # Only the seen rows are read; the split of each class does not depend on the others.
             seen_rows = np.flatnonzero(np.isin(y, seen_idx))
-            X_stats, y_stats = np.take(X, seen_rows, axis=0), y[seen_rows]
+            # From here on X and y are the seen rows alone, the coordinates these statistics index, so the
+            # learned gate's pseudo-unseen models can reuse them.
+            X, y = np.take(X, seen_rows, axis=0), y[seen_rows]
             statistics = ClassStatistics(self.validation_fraction, self.random_state).fit(
-                X_stats, y_stats, n_classes=C, grams=self.mapping == "linear")
-            fit_rows = seen_rows[statistics.rows(seen_idx, y_stats, "fit")]
-            val_rows = seen_rows[statistics.rows(seen_idx, y_stats, "val")]
+                X, y, n_classes=C, grams=self.mapping == "linear")
+            X_stats, y_stats = X, y
+            fit_rows = statistics.rows(seen_idx, y, "fit")
+            val_rows = statistics.rows(seen_idx, y, "val")
         else:
             if statistics.n_features_in_ != X.shape[1] or statistics.n_classes_ != C:
                 raise ValueError(f"statistics were computed for {statistics.n_classes_} classes x "
@@ -516,9 +560,34 @@ class ZeroShotClassifier:
         """
         return self.mapping_.predict(self._standardise(X))
 
+    def _novelty_kinds(self) -> set:
+        det = self.detector_
+        if det.input == "scores":
+            return {c.input for c in det.components_.values()}
+        return {det.input}
+
+    def detector_inputs(self, X) -> dict:
+        """What the detectors read, for some images: ``{'features', 'mapped'[, 'logits']}`` arrays."""
+        Xs = self._standardise(X)
+        return detector_inputs(self._novelty_kinds(), np.asarray(X), Xs, self.mapping_.predict(Xs),
+                               getattr(self, "novelty_softmax_", None))
+
+    def _detector_input(self, inputs: dict):
+        det = self.detector_
+        return det.component_scores(inputs) if det.input == "scores" else inputs[det.input]
+
     def novelty_score(self, X) -> np.ndarray:
         """Higher = more novel; novel iff ``novelty_score > threshold``. Shape (n,)."""
-        return self.detector_.novelty_score(self.map(X))
+        check_is_fitted(self, "detector_")
+        return self.detector_.novelty_score(self._detector_input(self.detector_inputs(X)))
+
+    def component_novelty(self, X) -> dict:
+        """The learned gate's components' novelty scores of some images: ``{name: (n,)}`` (empty otherwise)."""
+        check_is_fitted(self, "detector_")
+        if self.detector_.input != "scores":
+            return {}
+        S = self.detector_.component_scores(self.detector_inputs(X))
+        return {name: S[:, j] for j, name in enumerate(self.detector_.components)}
 
     def unseen_log_proba(self, F, extra_centers=None) -> np.ndarray:
         """``log P(y | V=u, f)`` over the unseen classes (columns in the order of ``unseen_``), shape (n, U).
@@ -566,14 +635,16 @@ class ZeroShotClassifier:
         """
         Xs = self._standardise(X)
         F = self.mapping_.predict(Xs)
+        Z = self._detector_input(detector_inputs(self._novelty_kinds(), np.asarray(X), Xs, F,
+                                                 getattr(self, "novelty_softmax_", None)))
         n, C = Xs.shape[0], len(self.class_names_)
         seen_proba = np.zeros((n, C))
         seen_proba[:, self.seen_] = self.softmax_.predict_proba(Xs)
         unseen_proba = np.zeros((n, C))
         unseen_proba[:, self.unseen_] = np.exp(self.unseen_log_proba(F))
         return ZSLScores(seen_proba=seen_proba, unseen_proba=unseen_proba,
-                         novelty=np.asarray(self.detector_.novelty_score(F), dtype=np.float64),
-                         novelty_probability=np.asarray(self.detector_.novelty_probability(F), dtype=np.float64),
+                         novelty=np.asarray(self.detector_.novelty_score(Z), dtype=np.float64),
+                         novelty_probability=np.asarray(self.detector_.novelty_probability(Z), dtype=np.float64),
                          mapped=F)
 
     def proba_from_scores(self, scores: ZSLScores, threshold=None) -> np.ndarray:

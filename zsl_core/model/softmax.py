@@ -462,3 +462,11 @@ class SoftmaxRegression:
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n, K)."""
         return np.exp(self.predict_log_proba(X))
+
+    def decision_function(self, X) -> np.ndarray:
+        """Raw logits ``Xᵀ coef_ + intercept_``, shape (n, K) (what the energy score reads)."""
+        _check_fitted(self, "coef_")
+        X = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        with torch.no_grad():
+            Z = torch.addmm(torch.from_numpy(self.intercept_), X, torch.from_numpy(self.coef_))
+        return Z.double().numpy()

@@ -1,6 +1,6 @@
-"""Novelty detection in word space (Socher et al. 2013, Sec. 5).
+"""The paper's novelty detectors in word space (Socher et al. 2013, Sec. 5): Eq. 3 Gaussians and LoOP.
 
-Two detectors share one API (scikit-learn outlier-detector style):
+Both share the detectors' API (scikit-learn outlier-detector style):
 
 ``fit(F, y=None, centers=None)``
     ``F`` (n, D): mapped points of *seen* classes (best: of held-out validation images, see below),
@@ -34,73 +34,11 @@ import numpy as np
 import torch
 from scipy.special import erf, logsumexp
 
-from .base import check_is_fitted as _check_fitted
-from .persistence import register
+from ..base import check_is_fitted as _check_fitted
+from ..persistence import register
+from .base import _DetectorMixin, _check_F, _contamination_offset
 
-__all__ = ["GaussianNoveltyDetector", "LoOPNoveltyDetector", "DETECTORS", "knn"]
-
-
-def _check_F(F, dim=None) -> np.ndarray:
-    F = np.asarray(F, dtype=np.float64)
-    if F.ndim != 2:
-        raise ValueError(f"F must be a 2-D array (n_points, dim); got shape {F.shape}")
-    if dim is not None and F.shape[1] != dim:
-        raise ValueError(f"F has {F.shape[1]} columns; the detector was fitted on {dim}-d points")
-    if not np.isfinite(F).all():
-        raise ValueError("F contains NaN or infinite values")
-    return F
-
-
-def _contamination_offset(scores: np.ndarray, contamination) -> float:
-    """Offset on ``score_samples`` that flags a ``contamination`` fraction of the fitting points."""
-    if contamination == "auto" or contamination is None:
-        return None
-    if not 0 <= contamination < 1:
-        raise ValueError(f"contamination must be in [0, 1) or 'auto'; got {contamination!r}")
-    if contamination == 0:
-        return float(scores.min()) - 1e-12
-    return float(np.quantile(scores, contamination))
-
-
-class _DetectorMixin:
-    def decision_function(self, F) -> np.ndarray:
-        """``score_samples(F) - offset_``: negative = novel.
-
-        Parameters
-        ----------
-        F : array-like of shape (n, D)
-
-        Returns
-        -------
-        ndarray of shape (n,)
-        """
-        return self.score_samples(F) - self.offset_
-
-    def predict(self, F) -> np.ndarray:
-        """+1 for familiar (``decision_function >= 0``), -1 for novel.
-
-        Parameters
-        ----------
-        F : array-like of shape (n, D)
-
-        Returns
-        -------
-        ndarray of shape (n,), int64
-        """
-        return np.where(self.decision_function(F) >= 0, 1, -1).astype(np.int64)
-
-    def novelty_probability(self, F) -> np.ndarray:
-        """The (LoOP or LoOP-style) probability of being novel, in [0, 1] (see the class notes).
-
-        Parameters
-        ----------
-        F : array-like of shape (n, D)
-
-        Returns
-        -------
-        ndarray of shape (n,)
-        """
-        return np.clip(self._erf_score(F), 0.0, 1.0)
+__all__ = ["GaussianNoveltyDetector", "LoOPNoveltyDetector", "knn"]
 
 
 @register
@@ -150,7 +88,8 @@ class GaussianNoveltyDetector(_DetectorMixin):
     """
 
     #: Shown in the app and the command line's help.
-    label = 'Isometric Gaussians'
+    label = 'Isometric Gaussians (paper, Eq. 3)'
+    paper = True
     description = ("The paper's Eq. 3: novel when the mapped image is unlikely under Gaussians around the seen classes' word vectors.")
 
     def __init__(self, centers="word", shared_variance=False, priors="empirical", lambda_=3.0,
@@ -378,7 +317,8 @@ class LoOPNoveltyDetector(_DetectorMixin):
     """
 
     #: Shown in the app and the command line's help.
-    label = 'LoOP (local outlier probability)'
+    label = 'LoOP (paper)'
+    paper = True
     description = ('Local outlier probabilities (k = 20, λ = 3) of the mapped image among mapped seen images.')
 
     def __init__(self, n_neighbors=20, lambda_=3.0, max_reference=20000, contamination=0.1, random_state=0,
@@ -482,5 +422,3 @@ class LoOPNoveltyDetector(_DetectorMixin):
         return self.novelty_probability(F)
 
 
-#: The registry of novelty detectors: name -> class.
-DETECTORS = {"gaussian": GaussianNoveltyDetector, "loop": LoOPNoveltyDetector}
