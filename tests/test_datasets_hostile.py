@@ -489,7 +489,7 @@ def test_a_dataset_too_small_for_loop_still_gets_its_report_was_broken(tmp_path)
            "ship 1 of 8). To use LoOP, give each seen class at least 10 training images or hold out fewer " \
            "classes" in lines[skip]
     assert "--novelty" not in lines[skip]  # reproduce reports both detectors; it has no such option
-    assert list(report["best_overall"]) == ["gaussian"] and "loop" in report["skipped_detectors"]
+    assert list(report["best_overall"]) == ["gaussian", "learned"] and "loop" in report["skipped_detectors"]
     saved = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert saved["skipped_detectors"]["loop"].startswith("LoOP needs at least 3 validation images")
     assert saved["seen_accuracy"] == report["seen_accuracy"]
@@ -522,7 +522,7 @@ def test_figures_of_a_held_out_class_without_test_images_are_not_available_was_b
     assert all("AUSUC n/a (no test images of ship);" in line for line in detector_lines), detector_lines
     assert "2-way zero-shot ship-truck: n/a (no test images of ship)" in lines
     saved = json.loads((tmp_path / "rep" / "report.json").read_text())
-    assert saved["ausuc"] == {"gaussian": None, "loop": None}
+    assert saved["ausuc"] == {"gaussian": None, "loop": None, "learned": None}
     assert saved["zero_shot_pair_accuracy"] == {"ship-truck": None}
     assert saved["undefined"] == {"ausuc": "no test images of ship",
                                   "zero_shot_pair_accuracy": {"ship-truck": "no test images of ship"}}
@@ -530,7 +530,7 @@ def test_figures_of_a_held_out_class_without_test_images_are_not_available_was_b
     markdown = (tmp_path / "rep" / "report.md").read_text()
     assert "## Dataset warnings\n\n- no test images for 1 class(es): ship;" in markdown
     assert "| ship-truck (held out here) | n/a (no test images of ship) |" in markdown
-    assert markdown.count("| n/a (no test images of ship) |") == 3  # the pair, and the AUSUC of each detector
+    assert markdown.count("| n/a (no test images of ship) |") == 4  # the pair, and the AUSUC of each of 3 detectors
     assert "the unseen figures are measured on truck alone" in markdown
     assert "AUSUC 1.000" not in markdown and "1.000 | 0.91" not in markdown
 
