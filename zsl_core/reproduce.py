@@ -222,10 +222,15 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     # --- every detector side by side (the learned gate's run carries them all) ----------------------------
     t0 = time.time()
     table = detector_table(runs["learned"])
+    for row in table.values():  # undefined here as in the detectors above (a held-out class without test images)
+        if "ausuc" in undefined:
+            row["ausuc"] = None
+        if "novelty_auroc" in undefined:
+            row["auroc"] = None
     log("Detectors (AUROC / best overall / overall at the seen-only threshold, gain vs call nothing unseen):")
     for name, row in table.items():
-        log(f"  {name:22s} {row['auroc']:.3f} / {row['best_overall']:.3f} / {row['at_threshold']['overall']:.4f} "
-            f"({row['gain']:+.4f}); seen-only validation {row['validation']:.4f}")
+        log(f"  {name:22s} {_fmt(row['auroc'], why=undefined.get('novelty_auroc'))} / {row['best_overall']:.3f} / "
+            f"{row['at_threshold']['overall']:.4f} ({row['gain']:+.4f}); seen-only validation {row['validation']:.4f}")
     detectors_all_pairs = None
     if options.detector_pairs:
         detectors_all_pairs = detector_pairs(config, dataset, feats, statistics, words, progress, log)
