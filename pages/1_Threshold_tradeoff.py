@@ -6,6 +6,7 @@ import streamlit as st
 from zsl_app import charts, figures, pipeline, sidebar, state, threshold
 from zsl_app.state import options
 from zsl_core.experiment import summary
+from zsl_core.progress import format_seconds
 from zsl_core.reproduce import PAPER
 
 sidebar.page_setup("Threshold tradeoff", ":material/tune:")
@@ -13,9 +14,11 @@ config, data = sidebar.render()
 run = sidebar.load_model(config)
 NOVELTY_LABELS = options("novelty")
 # Every detector is compared on one chart, read from the learned gate's run (it carries them all as components);
-# not in presentation mode, which keeps the page to the tradeoff and the confusion matrix.
-compared = None if state.presenting() else (
-    run if config.novelty == "learned" else sidebar.load_model(config.with_(novelty="learned")))
+# not in presentation mode, which keeps the page to the tradeoff and the confusion matrix. Training the learned
+# gate costs tens of seconds (its pseudo-unseen splits), so unless it is the current detector or already trained
+# for this setup, the comparison waits for a click.
+LEARNED = config.with_(novelty="learned")
+COMPARE_KEY = f"_compare_detectors.{pipeline.run_key(LEARNED)}"
 
 st.title("Threshold tradeoff")
 st.markdown(
@@ -138,6 +141,16 @@ the row; hover for the counts). The diagonal is what the model gets right: {at['
 
 
 live(run)
-if compared is not None:
+if not state.presenting():
     st.subheader("Detectors compared")
-    detectors_compared(compared, run.config.novelty)
+    if config.novelty == "learned":
+        detectors_compared(run, run.config.novelty)
+    elif pipeline.is_cached("run", pipeline.run_key(LEARNED)) or st.session_state.get(COMPARE_KEY):
+        detectors_compared(sidebar.load_model(LEARNED), run.config.novelty)
+    else:
+        seconds = pipeline.plan(LEARNED)["fit"]
+        st.caption(f"Every novelty detector side by side on this held-out set — the paper's two, six others and "
+                   f"the learned gate that combines them — read from one model of the learned gate, which trains "
+                   f"its combination on seen classes held out in turn (about {format_seconds(seconds)} here).")
+        st.button("Compare every detector", key="compare_detectors", icon=":material/stacked_line_chart:",
+                  on_click=lambda: st.session_state.__setitem__(COMPARE_KEY, True))

@@ -67,9 +67,10 @@ def parse_subset(text: str) -> tuple[int, int]:
     return train, test
 
 
-def reference(unseen=("cat", "truck"), novelty: str = "learned", mapping: str = "linear",
+def reference(unseen=("cat", "truck"), novelty: str = "gaussian", mapping: str = "linear",
               features: str = "efficientnet"):
-    """The engine's own run for the app's test settings, computed without the app (``experiment.train``).
+    """The engine's own run for the app's test settings, computed without the app (``experiment.train``);
+    ``novelty`` defaults to the app's default detector (``zsl_app.sidebar.DEFAULT_DETECTOR``).
 
     Returns ``(dataset, feature_set, model, test_scores)``; features come from the shared disk cache.
     """
