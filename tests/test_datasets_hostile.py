@@ -562,3 +562,21 @@ def test_link_members_are_counted_as_skipped_in_tar_and_zip_alike_was_broken(tmp
         assert skipped.count == 1 and skipped.examples == (expected,)
         assert "skipped 1 unreadable file(s) of 13 (train/cat: 1 of 4)" in skipped
         assert len(ds.train_labels) == 9  # every real image is used
+
+
+def test_many_features_skip_the_learned_gate_with_a_line_in_the_report(tmp_path, monkeypatch):
+    """At 12,800 features each pseudo-unseen split of the learned gate refits the map, a softmax and the feature
+    detectors (minutes each): reproduce reports the others and says why the gate is missing. Here the limit of
+    "many features" is lowered so that 128-d features count as many."""
+    from zsl_core.model import statistics as statistics_module
+
+    monkeypatch.setattr(statistics_module, "_PER_CLASS_GRAM_MAX_DIM", 64)
+    data = _noisy_folder(tmp_path / "medium", n_train=30, n_test=4)
+    report, lines = _reproduce(data, tmp_path / "rep")
+    assert any(line.startswith("Learned gate: skipped. the learned gate is not trained at 128 features") for line in
+               lines), lines
+    assert list(report["best_overall"]) == ["gaussian", "loop"] and "learned" in report["skipped_detectors"]
+    assert report["detectors"] is None and report["seen_accuracy"] > 0
+    markdown = (tmp_path / "rep" / "report.md").read_text()
+    assert "| learned | not run on this dataset: the learned gate is not trained at 128 features" in markdown
+    assert "## Every novelty detector" not in markdown
