@@ -165,7 +165,9 @@ def run(config, options: ReportOptions | None = None, progress: Progress = None,
     timings.update({k: round(v, 2) for k, v in first.timings.items()})
     timings["data_s"] = round(data_s, 2)
     log(f"Features: {config.features} {feats.X_train.shape[1]}-d ({first.timings['features_s']:.1f} s)")
-    if getattr(first.statistics, "large", False):
+    from .model import statistics as class_statistics
+
+    if feats.X_train.shape[1] > class_statistics._PER_CLASS_GRAM_MAX_DIM:
         # Its pseudo-unseen splits each refit the map, a softmax and the feature-space detectors, which at this
         # many features are minutes each: the report would take an hour instead of a quarter.
         skipped["learned"] = (f"the learned gate is not trained at {feats.X_train.shape[1]:,} features: each of its "
