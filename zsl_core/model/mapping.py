@@ -63,6 +63,15 @@ def _check_XT(X, T, dtype=np.float32):
     return X, T
 
 
+def _fitted_input(mapping, attribute: str, X) -> np.ndarray:
+    """``X`` as a float32 2-D array for a fitted ``mapping`` (its ``attribute`` set), with as many features."""
+    _check_fitted(mapping, attribute)
+    X = _as_2d_float("X", X)
+    if X.shape[1] != mapping.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features; the mapping was fitted on {mapping.n_features_in_}")
+    return X
+
+
 def _predict_affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     out = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)) @ torch.from_numpy(coef.astype(np.float32))
     return out.numpy().astype(np.float64) + intercept
@@ -211,10 +220,7 @@ class LinearMapping:
         -------
         ndarray of shape (n, m), float64
         """
-        _check_fitted(self, "coef_")
-        X = _as_2d_float("X", X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; the mapping was fitted on {self.n_features_in_}")
+        X = _fitted_input(self, "coef_", X)
         return _predict_affine(X, self.coef_, self.intercept_)
 
 
@@ -423,10 +429,7 @@ class TanhMLPMapping:
         -------
         ndarray of shape (n, m), float64
         """
-        _check_fitted(self, "W1_")
-        X = _as_2d_float("X", X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features; the mapping was fitted on {self.n_features_in_}")
+        X = _fitted_input(self, "W1_", X)
         Xs = torch.from_numpy((X - self.x_mean_) / self.x_scale_)
         params = [torch.from_numpy(p) for p in (self.W1_, self.b1_, self.W2_, self.b2_)]
         with torch.no_grad():
