@@ -113,7 +113,9 @@ def main() -> None:
     log(f"slider rerun p50 {pct(rerun, 50)} ms, p95 {pct(rerun, 95)} ms")
 
     source = env["ZSL_DATA_DIR"]
-    subset = tuple(int(v) for v in args.subset.split(","))
+    from zsl_app.state import parse_subset
+
+    subset = parse_subset(args.subset)  # None for "full": every image
     config = Config(data=source, subset=subset, features=args.features, mapping="linear", novelty="gaussian",
                     unseen=("cat", "truck"))
     run = pipeline.run(config)
