@@ -55,6 +55,10 @@ def test_confusion_heatmap_is_valid_and_row_normalised():
     assert list(heat.text[0]) == ["80", "20", ""] and list(heat.text[2]) == ["", "", "99"], "under 1 % blank"
     assert list(heat.x) == ["cat ✱", "dog", "truck ✱"] and list(fig.layout.xaxis.tickvals) == list(heat.x)
     assert np.asarray(heat.customdata).tolist() == cm.tolist(), "the counts are in the hover"
+    # White at 0, dark blue at 1, spelled out: a bare "Blues" reaches plotly.js unvalidated, where it runs the
+    # other way (the screenshots showed a dark-blue matrix with a white scale top).
+    scale = [tuple(step) for step in heat.colorscale]
+    assert scale[0] == (0.0, "rgb(247,251,255)") and scale[-1] == (1.0, "rgb(8,48,107)")
 
 
 def test_unvalidated_figures_take_later_changes():

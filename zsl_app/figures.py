@@ -7,6 +7,7 @@ drawn in blue tones and unseen things in orange where a figure contrasts the two
 from __future__ import annotations
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -62,6 +63,9 @@ def _layout(fig: go.Figure, height: int = 380, **kw) -> go.Figure:
 
 
 WHITE_DICT = WHITE.to_plotly_json()
+#: Plotly's "Blues" (white → dark blue) spelled out: in an unvalidated figure a name goes to plotly.js as it is,
+#: and plotly.js's own "Blues" runs the other way (dark blue at zero).
+BLUES = plotly.colors.get_colorscale("Blues")
 
 
 def _figure(data: list[dict], height: int, **layout) -> go.Figure:
@@ -227,7 +231,7 @@ def confusion_heatmap(cm: np.ndarray, class_names: list[str], unseen: list[str],
     text = [[f"{v * 100:.0f}" if v >= 0.01 else "" for v in row] for row in share]
     heatmap = dict(
         type="heatmap", z=share, x=labels, y=labels, text=text, texttemplate="%{text}", textfont=dict(size=11),
-        customdata=cm.astype(int), colorscale="Blues", zmin=0, zmax=1,
+        customdata=cm.astype(int), colorscale=BLUES, zmin=0, zmax=1,
         colorbar=dict(title=dict(text="share of<br>the row"), tickformat=".0%"),
         hovertemplate="true %{y} → predicted %{x}<br>%{customdata} images (%{z:.1%} of the row)<extra></extra>")
     # Every class name, always: Plotly thins crowded category ticks on its own ("every other class name").
