@@ -148,13 +148,10 @@ def _model_params(config: Config, dataset) -> dict:
                   validation_fraction=VALIDATION_FRACTION)
     if config.novelty == "learned":
         from ..model import LearnedGate
-        from ..model.base import validation_split
 
-        seen = [i for i, c in enumerate(dataset.class_names) if c not in config.unseen]
-        y = np.asarray(dataset.train_labels)
-        _, val = validation_split(y, VALIDATION_FRACTION, config.seed)
-        counts = np.sort(np.bincount(y[val], minlength=dataset.n_classes)[seen])
-        k = min(LearnedGate().k, len(seen) - 2)  # the classifier holds out fewer when few classes are seen
+        _, per_class = _loop_reference(config, dataset)  # the seen classes' validation images, per class
+        counts = np.sort([n_val for _, _, n_val in per_class])
+        k = min(LearnedGate().k, len(per_class) - 2)  # the classifier holds out fewer when few classes are seen
         smallest = counts[:len(counts) - k].sum() if k >= 1 else counts.sum()
         if smallest <= 20:  # LoOP's reference (a pseudo-unseen split's) needs k + 1 = 21 points
             params["novelty_params"] = {"components": tuple(c for c in LearnedGate().components if c != "loop")}
